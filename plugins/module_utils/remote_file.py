@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read and atomically replace a small text file on a host that has only BusyBox sh.
+
+Two round trips: ``read_command`` prints a header (state, host-side md5) and the file;
+``write_command`` takes the new content on stdin, checks that the file is still what was read,
+writes a temporary file in the same directory (same mode and owner, via ``cp -p``), verifies its
+md5, optionally keeps a backup, and renames it over the original. A run that dies half-way
+leaves the original intact and at most a temporary file, which the next write removes.
+
+Only applets present on every ESXi release are used: test, cat, cp, mv, rm, md5sum, echo.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import posixpath
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+
+READ_MARK = "nestedvirt-read-v1"
+WRITE_MARK = "nestedvirt-write-v1"
+TEMP_INFIX = ".nestedvirt-tmp."
+
+_STATE_MESSAGES = {
+    "directory": "%s is a directory, not a file",
+    "symlink": "%s is a symbolic link; give the path of the file it points to",
+    "special": "%s is not a regular file",
+    "unreadable": "%s cannot be read",
+}
+_WRITE_MESSAGES = {
+    "changed": "%s changed on the host between reading and writing it; nothing was written, run again",
+    "copy": "could not create a temporary copy beside %s; nothing was written",
+    "create": "could not create a temporary file beside %s (is the directory missing or read-only?)",
+    "write": "writing the new content beside %s failed (datastore full or read-only?); the file is unchanged",
+    "verify": "the temporary copy of %s did not verify after writing; the file is unchanged",
+    "backup": "could not write the backup of %s; the file is unchanged",
+    "rename": "could not rename the new content over %s; the file is unchanged",
+}
+
+
+class RemoteFileError(Exception):
+    """A read or write that could not be done; the message says why and what state is left."""
+
+
+def md5_hex(text):
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        digest = hashlib.md5(data, usedforsecurity=False)
+    except TypeError:  # Python < 3.9
+        digest = hashlib.md5(data)  # nosec - an integrity check, not security
+    return digest.hexdigest()
+
+
+def temp_prefix(path):
+    """Temporary files of ``path`` are ``<dir>/.<name>.nestedvirt-tmp.<token>``."""
+    directory, name = posixpath.split(path)
+    return posixpath.join(directory, "." + name + TEMP_INFIX)
+
+
+class RemoteFile:
+    """What the read found: ``state`` (file, missing, ...), and for a file its text and md5."""
+
+    __slots__ = ("path", "state", "content", "md5", "parent_exists")
+
+    def __init__(self, path, state, content=None, md5=None, parent_exists=True):
+        self.path = path
+        self.state = state
+        self.content = content
+        self.md5 = md5
+        self.parent_exists = parent_exists
+
+    @property
+    def exists(self):
+        return self.state == "file"
+
+
+def read_command(path):
+    f = quote(path)
+    parent = quote(posixpath.dirname(path) or "/")
+    return script(
+        "f=%s" % f,
+        'if [ -L "$f" ]; then echo "%s state=symlink"' % READ_MARK,
+        'elif [ -d "$f" ]; then echo "%s state=directory"' % READ_MARK,
+        'elif [ ! -e "$f" ]; then if [ -d %s ]; then echo "%s state=missing parent=yes"; '
+        'else echo "%s state=missing parent=no"; fi' % (parent, READ_MARK, READ_MARK),
+        'elif [ ! -f "$f" ]; then echo "%s state=special"' % READ_MARK,
+        'elif [ ! -r "$f" ]; then echo "%s state=unreadable"' % READ_MARK,
+        'else set -- $(md5sum < "$f") && echo "%s state=file md5=$1" && cat "$f"' % READ_MARK,
+        "fi",
+    )
+
+
+def parse_read(path, stdout, rc=0, stderr=""):
+    """Turn the read command's output into a RemoteFile, or raise RemoteFileError."""
+    start = stdout.find(READ_MARK + " ")
+    if start < 0 or (start > 0 and stdout[start - 1] != "\n"):
+        raise RemoteFileError(
+            "reading %s failed (rc=%s): %s" % (path, rc, (stderr or stdout).strip() or "no output from the host")
+        )
+    header_end = stdout.find("\n", start)
+    if header_end < 0:
+        header_end = len(stdout)
+    fields = dict(item.split("=", 1) for item in stdout[start:header_end].split()[1:] if "=" in item)
+    state = fields.get("state")
+    if state in _STATE_MESSAGES:
+        raise RemoteFileError(_STATE_MESSAGES[state] % path)
+    if state == "missing":
+        return RemoteFile(path, "missing", parent_exists=fields.get("parent") == "yes")
+    if state != "file" or "md5" not in fields:
+        raise RemoteFileError("reading %s gave an unexpected answer: %r" % (path, stdout[start:header_end]))
+    content = stdout[header_end + 1 :]
+    if md5_hex(content) != fields["md5"]:
+        raise RemoteFileError(
+            "%s arrived altered or changed while being read (md5 mismatch); nothing was written, run again" % path
+        )
+    return RemoteFile(path, "file", content=content, md5=fields["md5"])
+
+
+def write_command(found, new_content, token, backup_path=None):
+    """The command that replaces ``found.path`` with ``new_content``, which goes in on stdin.
+
+    Returns ``(command, stdin_bytes)``.
+    """
+    path = found.path
+    temp = temp_prefix(path) + token
+    lines = [
+        "f=%s" % quote(path),
+        "t=%s" % quote(temp),
+        'fail() { echo "%s error=$1"; exit 1; }' % WRITE_MARK,
+        # Leftovers of an interrupted earlier run.
+        "rm -f -- %s*" % quote(temp_prefix(path)),
+    ]
+    if found.exists:
+        lines += [
+            '[ -f "$f" ] && [ ! -L "$f" ] || fail changed',
+            'set -- $(md5sum < "$f")',
+            '[ "$1" = %s ] || fail changed' % quote(found.md5),
+            'cp -p "$f" "$t" || fail copy',
+        ]
+    else:
+        lines += [
+            '[ -e "$f" ] || [ -L "$f" ] && fail changed',
+            "umask 022",
+            ': > "$t" || fail create',
+        ]
+    lines += [
+        'cat > "$t" || { rm -f "$t"; fail write; }',
+        'set -- $(md5sum < "$t")',
+        '[ "$1" = %s ] || { rm -f "$t"; fail verify; }' % quote(md5_hex(new_content)),
+    ]
+    if backup_path and found.exists:
+        lines.append('cp -p "$f" %s || { rm -f "$t"; fail backup; }' % quote(backup_path))
+    lines += [
+        'mv -f "$t" "$f" || { rm -f "$t"; fail rename; }',
+        'echo "%s ok"' % WRITE_MARK,
+    ]
+    return script(*lines), new_content.encode("utf-8", "surrogateescape")
+
+
+def parse_write(path, stdout, rc=0, stderr=""):
+    """Raise RemoteFileError unless the write command reported success."""
+    for line in stdout.splitlines():
+        if line == WRITE_MARK + " ok":
+            return
+        if line.startswith(WRITE_MARK + " error="):
+            reason = line.split("=", 1)[1]
+            message = _WRITE_MESSAGES.get(reason, "writing %s failed (" + reason + ")") % path
+            detail = stderr.strip()
+            raise RemoteFileError(message + (": " + detail if detail else ""))
+    raise RemoteFileError(
+        "writing %s gave no answer (rc=%s, connection lost?): %s; the file is either unchanged or fully "
+        "replaced, never partial; run again" % (path, rc, (stderr or stdout).strip() or "no output")
+    )

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vmx
+short_description: Edit VMware .vmx files and /etc/vmware/config losslessly over SSH
+version_added: 0.1.0
+description:
+  - Sets or removes keys in a VMware C(key = "value") configuration file, such as a virtual
+    machine's C(.vmx) file or an ESXi host's C(/etc/vmware/config), and leaves every other byte as
+    it was (comments, blank lines, unquoted values, tabs, CRLF line ends, a UTF-8 byte order mark,
+    a missing final newline, lines that fit no rule).
+  - Keys are matched case-insensitively and keep the spelling found in the file. A key present
+    more than once is left on exactly one line. Boolean values compare case-insensitively, so
+    C("true") already satisfies C(TRUE).
+  - Runs as an action plugin that sends only POSIX sh over the play's connection (BusyBox ash is
+    enough), so the target needs no Python. One round trip reads the file, the edit is computed
+    on the controller, one round trip writes it.
+  - The write is atomic. A temporary file in the same directory, with the same mode and owner, is
+    written and verified, then renamed over the original. If the file changed between the read and
+    the write, nothing is written and the task fails. A temporary file left by an interrupted run
+    is removed by the next run.
+  - Only edit a VM's C(.vmx) while the VM is powered off. ESXi reverts edits made to a running
+    VM when it powers off, and hostd must re-read the file (C(vim-cmd vmsvc/reload)) afterwards.
+author:
+  - nestedvirt.esxi contributors
+options:
+  path:
+    description:
+      - Absolute path of the file on the target, for example
+        C(/vmfs/volumes/datastore1/vm1/vm1.vmx) or C(/etc/vmware/config).
+    type: str
+    required: true
+  settings:
+    description:
+      - Keys to set, with their values. YAML booleans are written as C(TRUE) or C(FALSE), numbers
+        as their text. A key already present is changed in place; a new key is appended at the end.
+      - Values are escaped as VMware does (C(") becomes C(|22), C(|) becomes C(|7C), control
+        characters become C(|XX)).
+      - A key may not be empty or contain whitespace, C(=), C(#) or C(").
+    type: dict
+    default: {}
+  remove:
+    description:
+      - Keys to remove. Every line that assigns one of them is removed.
+    type: list
+    elements: str
+    default: []
+  backup:
+    description:
+      - Keep a copy of the file as it was, beside it, named C(<path>.<YYYYmmddTHHMMSS>.bak), when
+        the file changes.
+    type: bool
+    default: false
+  create:
+    description:
+      - Create the file when it does not exist (mode 0644), for example C(/etc/vmware/config) on a
+        host that has none. Without it, a missing file is an error.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Reads the file and reports what would change; writes nothing.
+    support: full
+  diff_mode:
+    description: Shows the file's text before and after.
+    support: full
+  platform:
+    description: Any target with a POSIX shell, ESXi 5.0 to 8.0 included; also C(-c local).
+    support: full
+    platforms: posix
+notes:
+  - The target needs C(test), C(cat), C(cp), C(mv), C(rm) and C(md5sum), as every ESXi release has.
+"""
+
+EXAMPLES = r"""
+- name: Expose hardware-assisted virtualization to a powered-off VM
+  nestedvirt.esxi.vmx:
+    path: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx
+    settings:
+      vhv.enable: true
+
+- name: Allow nesting host-wide on ESXi 5.0
+  nestedvirt.esxi.vmx:
+    path: /etc/vmware/config
+    create: true
+    settings:
+      vhv.allow: true
+
+- name: Hide the hypervisor bit for a Hyper-V guest, keep a backup, drop an old key
+  nestedvirt.esxi.vmx:
+    path: /vmfs/volumes/datastore1/hyperv/hyperv.vmx
+    settings:
+      hypervisor.cpuid.v0: false
+      vpmc.enable: true
+    remove:
+      - monitor.virtual_exec
+    backup: true
+
+- name: Try it on a plain file without ESXi
+  nestedvirt.esxi.vmx:
+    path: /tmp/test.vmx
+    create: true
+    settings:
+      vhv.enable: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+path:
+  description: The file edited.
+  returned: always
+  type: str
+  sample: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx
+values:
+  description:
+    - For each key in O(settings) and O(remove), its value before and after (null when absent).
+      With check mode, the value it would have.
+  returned: always
+  type: dict
+  sample: {"vhv.enable": {"before": "FALSE", "after": "TRUE"}}
+duplicates_removed:
+  description: Lines removed because they assigned a key that was also assigned earlier in the file.
+  returned: always
+  type: list
+  elements: str
+  sample: ['vhv.enable = "FALSE"']
+backup_file:
+  description: Path of the backup copy.
+  returned: when O(backup=true) and the file changed
+  type: str
+  sample: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx.20261120T231500.bak
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import ARGUMENT_SPEC
+
+
+def main():
+    # The work is done by the action plugin of the same name on the controller; this module only
+    # carries the documentation and the argument spec, and says so if it is ever run directly.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(msg="nestedvirt.esxi.vmx runs as an action plugin; it cannot run on the target itself")
+
+
+if __name__ == "__main__":
+    main()
