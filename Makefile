@@ -6,10 +6,10 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
-BIN := $(VENV)/bin
+BIN := $(CURDIR)/$(VENV)/bin
 COLLECTION_ROOT := .tmp/collections
 COLLECTION_DIR := $(COLLECTION_ROOT)/ansible_collections/nestedvirt/esxi
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 
 .PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test demo clean
@@ -42,27 +42,44 @@ venv: $(BIN)/activate
 
 # The collection as Ansible sees it: ansible_collections/nestedvirt/esxi, made of the files git
 # knows (tracked, or new and not ignored) so sanity and packaging see exactly what would be committed.
+# The lab (tests/lab) is a test fixture, not part of the collection: it is not shipped (galaxy.yml
+# build_ignore) nor sanity-tested; ruff and its own pytest suite check it.
 collection: deps
 	@rm -rf $(COLLECTION_DIR) && mkdir -p $(COLLECTION_DIR)
-	@git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(COLLECTION_DIR)
+	@git ls-files -co --exclude-standard -z | grep -zv '^tests/lab/' | xargs -0 cp --parents -t $(COLLECTION_DIR)
 
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/antsibull-changelog lint
 
 unit: deps
 	$(BIN)/python -m pytest tests/unit
 
-sanity: collection
+# ansible-test pins its own linters (pylint, yamllint, ...): they get a venv of their own so they
+# never move the pins of the main one.
+SANITY_VENV := $(CURDIR)/.cache/sanity-venv
+$(SANITY_VENV)/bin/ansible-test: requirements.txt
+	$(PYTHON) -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install -q --disable-pip-version-check $$(grep '^ansible-core==' requirements.txt)
+	@touch $@
+
+# ansible-test bootstraps pip in its venvs with a get-pip.py from a host we cannot reach; give it
+# our offline stand-in under the name it looks for.
+# The pip version is ansible-test's pin for the ansible-core in requirements.txt (2.19: pip 24.2).
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+
+sanity: collection $(SANITY_VENV)/bin/ansible-test
+	@mkdir -p $(dir $(GET_PIP_CACHE)) && cp tools/get_pip_offline.py $(GET_PIP_CACHE)
 	cd $(COLLECTION_DIR) && git init -q && git add -A && \
-	    $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	    PATH=$(SANITY_VENV)/bin:$$PATH ansible-test sanity --requirements --python 3.11 --color no
 
 ansible-lint: deps
 	$(BIN)/ansible-lint --profile production
 
 package: collection
 	@rm -rf .tmp/package && mkdir -p .tmp/package/collections
-	cd $(COLLECTION_DIR) && $(CURDIR)/$(BIN)/ansible-galaxy collection build --force --output-path $(CURDIR)/.tmp/package
+	cd $(COLLECTION_DIR) && $(BIN)/ansible-galaxy collection build --force --output-path $(CURDIR)/.tmp/package
 	$(BIN)/ansible-galaxy collection install --force -p .tmp/package/collections .tmp/package/nestedvirt-esxi-*.tar.gz
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc nestedvirt.esxi.vmx > .tmp/package/vmx.doc
 	@grep -q 'nestedvirt.esxi.vmx' .tmp/package/vmx.doc && grep -q 'EXAMPLES' .tmp/package/vmx.doc && grep -q 'RETURN VALUES' .tmp/package/vmx.doc

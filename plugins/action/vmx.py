@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         path = args["path"]
         try:
             check_path(path)
@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
                 command, stdin = write_command(found, plan.after_text, secrets.token_hex(6), backup_file)
                 parse_write(path, **self._shell_run(command, stdin))
         except (VmxError, RemoteFileError) as error:
-            raise AnsibleActionFail(str(error))
+            raise AnsibleActionFail(str(error)) from error
 
         result.update(
             changed=plan.changed,

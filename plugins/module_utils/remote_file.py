@@ -51,7 +51,7 @@ def md5_hex(text):
     try:
         digest = hashlib.md5(data, usedforsecurity=False)
     except TypeError:  # Python < 3.9
-        digest = hashlib.md5(data)  # nosec - an integrity check, not security
+        digest = hashlib.md5(data)  # noqa: S324 - an integrity check, not security
     return digest.hexdigest()
 
 

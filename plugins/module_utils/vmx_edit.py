@@ -53,7 +53,9 @@ def normalize_request(settings, remove):
         check_key(key)
         folded = key.lower()
         if folded in seen:
-            raise VmxError("settings name %r twice (%r and %r; keys are case-insensitive)" % (folded, seen[folded], key))
+            raise VmxError(
+                "settings name %r twice (%r and %r; keys are case-insensitive)" % (folded, seen[folded], key)
+            )
         seen[folded] = key
         normalized[key] = setting_value(key, value)
     for key in remove or []:

@@ -30,7 +30,7 @@ description:
   - Only edit a VM's C(.vmx) while the VM is powered off. ESXi reverts edits made to a running
     VM when it powers off, and hostd must re-read the file (C(vim-cmd vmsvc/reload)) afterwards.
 author:
-  - nestedvirt.esxi contributors
+  - nestedvirt.esxi maintainers (@nestedvirt)
 options:
   path:
     description:
