@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Parsers for what ESXi's own commands print (vmware, esxcli, vim-cmd).
+
+Formats are those recorded in esxi-facts.md; each parser tolerates the variations listed there
+(column widths, string-ordered rows, multi-line annotations, 5.0-style fault blocks). vim-cmd's
+exit codes are not trusted: faults are recognised from the text.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+
+class EsxiOutputError(ValueError):
+    """Output that does not have the expected shape: never act on a guess."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Version
+
+_VERSION_BUILD = re.compile(r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?) build-(?P<build>\d+)\s*$", re.M)
+_VERSION_UPDATE = re.compile(
+    r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?)(?: (?:Update|U) ?(?P<update>\d+))?\s*$", re.M
+)
+_ESXCLI_FIELD = re.compile(r"^\s*(?P<key>Product|Version|Build|Update|Patch):\s*(?P<value>.*?)\s*$", re.M)
+
+
+def _full_version(version):
+    parts = version.split(".")
+    return ".".join((parts + ["0", "0"])[:3])
+
+
+def parse_vmware_version(text):
+    """Parse ``vmware -v``, ``-l`` or ``-lv`` into version, build and update.
+
+    The version comes from the build line (``-v``) when present: ``-l`` alone says "7.0 Update 3"
+    for what ``-v`` calls 7.0.3, so it is kept as printed then.
+    """
+    result = {"version": None, "build": None, "update": None}
+    match = _VERSION_BUILD.search(text)
+    if match:
+        result["version"] = _full_version(match.group("version"))
+        result["build"] = match.group("build")
+    for line in _VERSION_UPDATE.finditer(text):
+        result["version"] = result["version"] or line.group("version")
+        if line.group("update") is not None:
+            result["update"] = int(line.group("update"))
+    if result["version"] is None:
+        raise EsxiOutputError("not an ESXi version string: %r" % text.strip()[:200])
+    return result
+
+
+def parse_esxcli_version(text):
+    """Parse ``esxcli system version get``."""
+    fields = {m.group("key"): m.group("value") for m in _ESXCLI_FIELD.finditer(text)}
+    if fields.get("Product") != "VMware ESXi" or "Version" not in fields:
+        raise EsxiOutputError("not the output of 'esxcli system version get': %r" % text.strip()[:200])
+    build = fields.get("Build", "")
+    return {
+        "version": _full_version(fields["Version"]),
+        "build": build.rsplit("-", 1)[-1] if build else None,
+        "update": int(fields["Update"]) if fields.get("Update", "").isdigit() else None,
+        "patch": int(fields["Patch"]) if fields.get("Patch", "").isdigit() else None,
+    }
+
+
+def version_tuple(version):
+    """'6.7.0' -> (6, 7, 0), for comparisons."""
+    return tuple(int(part) for part in version.split("."))
+
+
+# ---------------------------------------------------------------------------------------------
+# vim-cmd vmsvc/getallvms
+
+_GETALLVMS_HEADER = re.compile(r"^Vmid\s+Name\s+File\s+Guest OS\s+Version\s+Annotation\s*$")
+# A row: vmid, name, the first "[datastore] path.vmx", guest OS, version, annotation.
+_GETALLVMS_ROW = re.compile(
+    r"^(?P<vmid>\d+)\s+(?P<name>.*?)\s+\[(?P<datastore>[^\]]+)\] (?P<path>.*?\.vmx)"
+    r"\s+(?P<guest>\S+)\s+(?P<version>vmx-\d+)(?:\s(?P<annotation>.*))?$"
+)
+_SKIPPING = re.compile(r"^Skipping invalid VM '(?P<vmid>[^']*)'")
+
+
+def datastore_path_to_absolute(datastore, path):
+    """``[datastore1] dir/x.vmx`` -> ``/vmfs/volumes/datastore1/dir/x.vmx``."""
+    return "/vmfs/volumes/%s/%s" % (datastore, path)
+
+
+def parse_getallvms(text):
+    """Parse ``vim-cmd vmsvc/getallvms``; returns (vms, invalid_vmids).
+
+    Each VM is a dict: vmid, name, datastore, datastore_path, vmx_path, guest_os,
+    hardware_version (int), annotation. Rows keep their order; vmids are strings.
+    """
+    vms = []
+    invalid = []
+    seen_header = False
+    current = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not seen_header:
+            if _GETALLVMS_HEADER.match(line):
+                seen_header = True
+            elif _SKIPPING.match(line):
+                invalid.append(_SKIPPING.match(line).group("vmid"))
+            continue
+        skipping = _SKIPPING.match(line)
+        row = _GETALLVMS_ROW.match(line)
+        if skipping:
+            invalid.append(skipping.group("vmid"))
+            current = None
+        elif row:
+            current = {
+                "vmid": row.group("vmid"),
+                "name": row.group("name"),
+                "datastore": row.group("datastore"),
+                "datastore_path": "[%s] %s" % (row.group("datastore"), row.group("path")),
+                "vmx_path": datastore_path_to_absolute(row.group("datastore"), row.group("path")),
+                "guest_os": row.group("guest"),
+                "hardware_version": int(row.group("version")[4:]),
+                "annotation": (row.group("annotation") or "").strip(),
+                "_continued": [],
+            }
+            vms.append(current)
+        elif current is not None:
+            # The annotation is printed verbatim: its further lines stand on their own.
+            current["_continued"].append(line)
+        elif line.strip():
+            raise EsxiOutputError("unexpected line in 'vim-cmd vmsvc/getallvms' output: %r" % line[:200])
+    if not seen_header:
+        raise EsxiOutputError("'vim-cmd vmsvc/getallvms' printed no header: %r" % text.strip()[:200])
+    for vm in vms:
+        lines = [vm["annotation"]] + vm.pop("_continued")
+        vm["annotation"] = "\n".join(lines).rstrip("\n")
+    _check_unique([vm["vmid"] for vm in vms])
+    return vms, invalid
+
+
+def _check_unique(vmids):
+    seen = set()
+    for vmid in vmids:
+        if vmid in seen:
+            raise EsxiOutputError("vmid %s is listed twice by getallvms; refusing to guess" % vmid)
+        seen.add(vmid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults and vim-cmd's data object printing
+
+_FAULT = re.compile(r"\((?P<type>(?:vim|vmodl)\.fault\.[A-Za-z]+)\)\s*\{")
+_FAULT_MSG = re.compile(r'^\s*msg = "(?P<msg>.*)"(?:,\s*"?|\s*)$', re.M)
+_EXISTING_STATE = re.compile(r'existingState = "(?P<state>\w+)"')
+
+
+def parse_fault(text):
+    """The first fault block in ``text`` as {type, name, msg}, or None when there is none."""
+    match = _FAULT.search(text)
+    if match is None:
+        return None
+    block = text[match.end() :]
+    message = _FAULT_MSG.search(block)
+    state = _EXISTING_STATE.search(block)
+    return {
+        "type": match.group("type"),
+        "name": match.group("type").rsplit(".", 1)[-1],
+        "msg": message.group("msg") if message else None,
+        "existing_state": state.group("state") if state else None,
+    }
+
+
+_PROPERTY = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z][A-Za-z0-9]*) = (?P<value>.*?),?\s*$")
+
+
+def parse_properties(text, keys):
+    """First value of each wanted property in vim-cmd's data object printing, at any depth.
+
+    Strings come back without quotes, ``<unset>`` as None, numbers and booleans as text.
+    """
+    found = {}
+    for line in text.split("\n"):
+        match = _PROPERTY.match(line)
+        if not match or match.group("key") not in keys or match.group("key") in found:
+            continue
+        value = match.group("value")
+        if value == "<unset>":
+            found[match.group("key")] = None
+        elif len(value) >= 2 and value[0] == value[-1] == '"':
+            found[match.group("key")] = value[1:-1]
+        elif value.endswith("{") or value.endswith("["):
+            continue  # a nested object or list, not a scalar
+        else:
+            found[match.group("key")] = value
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Power state, guest info
+
+POWER_STATES = {"Powered on": "poweredOn", "Powered off": "poweredOff", "Suspended": "suspended"}
+
+
+def parse_power_state(text):
+    """``vim-cmd vmsvc/power.getstate``: 'poweredOn', 'poweredOff' or 'suspended'."""
+    fault = parse_fault(text)
+    if fault:
+        raise EsxiOutputError("%s: %s" % (fault["name"], fault["msg"]))
+    for line in text.split("\n"):
+        if line.strip() in POWER_STATES:
+            return POWER_STATES[line.strip()]
+    raise EsxiOutputError("unexpected 'vim-cmd vmsvc/power.getstate' output: %r" % text.strip()[:200])
+
+
+_TOP_LEVEL_IP = re.compile(r'^   ipAddress = (?:"(?P<ip>[^"]*)"|<unset>),?\s*$', re.M)
+
+
+def parse_guest_info(text):
+    """``vim-cmd vmsvc/get.guest``: Tools running status and the guest's primary IP (or None).
+
+    Per-NIC addresses appear deeper as ``ipAddress = (string) [``; only the top-level one counts.
+    """
+    fault = parse_fault(text)
+    if fault:
+        raise EsxiOutputError("%s: %s" % (fault["name"], fault["msg"]))
+    status = parse_properties(text, ("toolsRunningStatus",)).get("toolsRunningStatus")
+    ip = _TOP_LEVEL_IP.search(text)
+    return {
+        "tools_running_status": status,
+        "tools_running": status == "guestToolsRunning",
+        "ip_address": ip.group("ip") if ip and ip.group("ip") else None,
+    }
