@@ -19,14 +19,17 @@ help:
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
 	@echo "make lint | unit | sanity | ansible-lint | package | lab-test - one part of 'make test'"
 
-# Debian packages: install only what is missing, so a prepared machine pays nothing.
+# Debian packages: install only what is missing, so a prepared machine pays nothing. The package
+# lists are needed anyway: the lab downloads Debian's kernel package for its guests.
 .cache/apt.stamp: apt-packages.txt
 	@mkdir -p .cache
 	@missing=$$(grep -vE '^\s*(#|$$)' apt-packages.txt | while read -r p; do \
 	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed' || echo "$$p"; done); \
+	if [ -n "$$missing" ] || ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then \
+	    apt-get update -qq; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	    echo "apt: installing" $$missing; \
-	    apt-get update -qq; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@touch $@
