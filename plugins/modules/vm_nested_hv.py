@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vm_nested_hv
+short_description: Turn nested hardware virtualization of a VM on or off through the vSphere API
+version_added: 0.1.0
+description:
+  - Sets a virtual machine's C(nestedHVEnabled) (and, if asked, C(vPMCEnabled)) through the vSphere
+    API, so that the guest sees Intel VT-x or AMD-V and can run a hypervisor of its own. This is the
+    C(vhv.enable) (and C(vpmc.enable)) key of the VM's .vmx.
+  - For ESXi hosts with a paid license and for vCenter Server. A host with the free license
+    (vSphere Hypervisor) refuses API writes; the error then gives the SSH-based way
+    (M(nestedvirt.esxi.vmx)), which works on any license.
+  - Reads the VM, its host's C(capability.nestedHVSupported) and the VM's virtual hardware version
+    (9 or later is needed), and fails with a message of its own for each thing that stands in the way.
+  - Does nothing, and never power-cycles, when the VM already has the wanted values.
+  - The VM must be powered off for the change. Either shut it down before, or set O(power_cycle=true):
+    the guest OS is then asked to shut down (through VMware Tools), the change is made, and the VM is
+    powered back on. A suspended VM is never power-cycled.
+author:
+  - nestedvirt.esxi maintainers (@nestedvirt)
+options:
+  name:
+    description:
+      - The VM's name as the inventory shows it. It must match exactly one VM (on O(esxi_hostname),
+        if given).
+      - Exactly one of O(name) and O(moid) is required.
+    type: str
+  moid:
+    description:
+      - The VM's managed object id. On an ESXi host this is the vmid that C(vim-cmd vmsvc/getallvms)
+        lists; on vCenter it looks like C(vm-42).
+    type: str
+  esxi_hostname:
+    description:
+      - With vCenter, only look for the VM on this ESXi host (its name as vCenter shows it). Ignored
+        when O(hostname) is an ESXi host.
+    type: str
+  nested_hv_enabled:
+    description:
+      - Whether the guest sees hardware-assisted virtualization (C(nestedHVEnabled), C(vhv.enable)).
+    type: bool
+    default: true
+  vpmc_enabled:
+    description:
+      - Whether the guest sees the CPU's performance counters (C(vPMCEnabled), C(vpmc.enable)),
+        which some nested hypervisors and profilers use. Omit it to leave it as it is.
+    type: bool
+  power_cycle:
+    description:
+      - When a change is needed and the VM is powered on, shut it down, make the change and power it
+        back on. Without it, a powered-on VM that needs the change is an error and nothing is done.
+      - The VM is powered back on only if it was on. If the change fails, it is powered back on too.
+    type: bool
+    default: false
+  shutdown_timeout:
+    description:
+      - Seconds to wait for the guest OS to power the VM off after being asked to shut down.
+    type: int
+    default: 300
+  hard_power_off:
+    description:
+      - When the guest has not shut down within O(shutdown_timeout), or cannot be asked because
+        VMware Tools is not running, power the VM off without its consent (like pulling the plug).
+      - Without it, the module fails in that case and changes nothing.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - nestedvirt.esxi.vsphere
+attributes:
+  check_mode:
+    description: Reads the VM and reports what would change and whether it would be power-cycled; changes nothing.
+    support: full
+  diff_mode:
+    description: Shows nested_hv_enabled and vpmc_enabled before and after.
+    support: full
+  action_group:
+    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options.
+    support: full
+    membership:
+      - nestedvirt.esxi.vsphere
+notes:
+  - ESXi 5.0 has no per-VM setting (its API predates C(nestedHVEnabled)); nesting is allowed there for
+    the whole host with C(vhv.allow = "TRUE") in C(/etc/vmware/config), which M(nestedvirt.esxi.vmx)
+    can set over SSH.
+  - The guest needs a new boot to see the change; the module never changes a running VM.
+seealso:
+  - module: nestedvirt.esxi.vmx
+  - module: nestedvirt.esxi.ssh_service
+"""
+
+EXAMPLES = r"""
+- name: Enable nesting for a VM that is powered off
+  nestedvirt.esxi.vm_nested_hv:
+    hostname: esxi01.example.com
+    username: root
+    password: "{{ esxi_root_password }}"
+    ca_file: files/esxi01-rui.crt
+    name: Lab VM 1
+  delegate_to: localhost
+
+- name: Enable nesting and performance counters, shutting the VM down and booting it again if needed
+  nestedvirt.esxi.vm_nested_hv:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    esxi_hostname: esxi01.example.com
+    name: hyperv-lab
+    vpmc_enabled: true
+    power_cycle: true
+    shutdown_timeout: 120
+    hard_power_off: true
+  delegate_to: localhost
+
+- name: Set the connection once for every vSphere API module
+  module_defaults:
+    group/nestedvirt.esxi.vsphere:
+      hostname: esxi01.example.com
+      username: root
+      password: "{{ esxi_root_password }}"
+      ca_file: files/esxi01-rui.crt
+  delegate_to: localhost
+  block:
+    - name: Turn nesting off again, by vmid
+      nestedvirt.esxi.vm_nested_hv:
+        moid: "12"
+        nested_hv_enabled: false
+"""
+
+RETURN = r"""
+vm:
+  description: The VM, as found.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Its name.
+      type: str
+      sample: Lab VM 1
+    moid:
+      description: Its managed object id (the vmid on an ESXi host).
+      type: str
+      sample: "1"
+    host:
+      description: The name of the ESXi host it is on.
+      type: str
+      sample: esxi01.example.com
+    vmx_path:
+      description: Its .vmx file as the datastore path vSphere shows.
+      type: str
+      sample: "[datastore1] Lab VM 1/Lab VM 1.vmx"
+    hardware_version:
+      description: Its virtual hardware version.
+      type: str
+      sample: vmx-19
+    power_state:
+      description: Its power state when found (V(poweredOn), V(poweredOff), V(suspended)).
+      type: str
+      sample: poweredOn
+before:
+  description: The settings as found.
+  returned: success
+  type: dict
+  sample: {"nested_hv_enabled": false, "vpmc_enabled": false}
+after:
+  description: The settings afterwards (with check mode, as they would be).
+  returned: success
+  type: dict
+  sample: {"nested_hv_enabled": true, "vpmc_enabled": false}
+power_cycled:
+  description: Whether the VM was (with check mode, would be) shut down and powered back on.
+  returned: success
+  type: bool
+  sample: true
+hard_powered_off:
+  description: Whether the VM had to be powered off without the guest's consent (see O(hard_power_off)).
+  returned: success
+  type: bool
+  sample: false
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, connection_params
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
+    HAS_PYVMOMI,
+    PowerStateError,
+    RestrictedVersionError,
+    ToolsUnavailableError,
+    VsphereClient,
+    VsphereError,
+    WaitTimeoutError,
+    vm_path_to_file,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_plan import (
+    NESTED_HV_MIN_API,
+    api_at_least,
+    nested_hv_restricted_hint,
+    plan_nested_hv,
+)
+
+ARGUMENT_SPEC = argument_spec(
+    name=dict(type="str"),
+    moid=dict(type="str"),
+    esxi_hostname=dict(type="str"),
+    nested_hv_enabled=dict(type="bool", default=True),
+    vpmc_enabled=dict(type="bool"),
+    power_cycle=dict(type="bool", default=False),
+    shutdown_timeout=dict(type="int", default=300),
+    hard_power_off=dict(type="bool", default=False),
+)
+MUTUALLY_EXCLUSIVE = [("name", "moid")]
+REQUIRED_ONE_OF = [("name", "moid")]
+
+VM_PATHS = ["name", "runtime.powerState", "runtime.host", "config.version", "config.files.vmPathName"]
+NESTED_PATHS = ["config.nestedHVEnabled", "config.vPMCEnabled"]
+
+
+def read_vm(client, vm):
+    """What the plan needs to know about the VM and its host, in two round trips."""
+    supported = api_at_least(client.api_version, NESTED_HV_MIN_API)  # older APIs do not know the paths
+    found = client.properties(vm, VM_PATHS + (NESTED_PATHS if supported else []))
+    host = client.properties(found["runtime.host"], ["name", "capability.nestedHVSupported"])
+    return dict(
+        name=found["name"],
+        moid=vm._moId,
+        vmid=None if client.is_vcenter else vm._moId,  # an ESXi host's moid is the vmid vim-cmd uses
+        api_version=client.api_version,
+        power_state=str(found["runtime.powerState"]),
+        version=found.get("config.version"),
+        vmx_path=found.get("config.files.vmPathName"),
+        nested_hv_enabled=found.get("config.nestedHVEnabled"),
+        vpmc_enabled=found.get("config.vPMCEnabled"),
+        host=host.get("name"),
+        host_nested_hv_supported=host.get("capability.nestedHVSupported"),
+    )
+
+
+def shut_down(client, vm, name, timeout, hard_power_off):
+    """Power the VM off, gracefully if at all possible; return True if it took a hard power-off."""
+    try:
+        client.shutdown_guest(vm, "asking the guest of VM %r to shut down" % name)
+    except ToolsUnavailableError as error:
+        if not hard_power_off:
+            raise ToolsUnavailableError(
+                "%s Nothing was changed: shut the VM down yourself, or set hard_power_off: true to power it "
+                "off without the guest's consent." % error
+            ) from None
+        return _hard_off(client, vm, "powering VM %r off (VMware Tools is not running)" % name)
+    try:
+        client.wait_power_state(vm, "poweredOff", timeout)
+        return False
+    except WaitTimeoutError:
+        if not hard_power_off:
+            raise WaitTimeoutError(
+                "VM %r did not power off within %d s of its guest being asked to shut down; nothing was changed "
+                "(the guest may still be shutting down, and the VM then stays off). Raise shutdown_timeout, or set "
+                "hard_power_off: true." % (name, timeout)
+            ) from None
+        return _hard_off(client, vm, "powering VM %r off after %d s waiting for the guest" % (name, timeout))
+
+
+def _hard_off(client, vm, action):
+    try:
+        client.power_off(vm, action)
+    except PowerStateError:
+        # The guest finished shutting down just now: off is off.
+        if client.properties(vm, ["runtime.powerState"])["runtime.powerState"] != "poweredOff":
+            raise
+        return False
+    return True
+
+
+def apply(client, vm, facts, plan, params):
+    """Make the change, power-cycling if the plan says so; return True if it took a hard power-off."""
+    name = facts["name"]
+    hard = False
+    if plan.power_cycle:
+        hard = shut_down(client, vm, name, params["shutdown_timeout"], params["hard_power_off"])
+    try:
+        client.reconfigure(vm, "reconfiguring VM %r" % name, **plan.spec)
+    except VsphereError as error:
+        if plan.power_cycle:  # it was running when we came: leave it running
+            try:
+                client.power_on(vm, "powering VM %r back on" % name)
+            except VsphereError as second:
+                error.args = ("%s The VM was shut down for the change and is still off: %s" % (error, second),)
+            else:
+                error.args = ("%s The VM was shut down for the change and has been powered back on." % error,)
+        raise
+    if plan.power_cycle:
+        client.power_on(vm, "powering VM %r back on" % name)
+    return hard
+
+
+def run(module, client):
+    params = module.params
+    host = None
+    if client.is_vcenter and params["esxi_hostname"]:
+        host = client.find_host(params["esxi_hostname"])[0]
+    vm = client.find_vm(name=params["name"], moid=params["moid"], host=host)
+    facts = read_vm(client, vm)
+    plan = plan_nested_hv(facts, params["nested_hv_enabled"], params["vpmc_enabled"], params["power_cycle"])
+    hard = False
+    after = plan.after
+    if plan.changed and not module.check_mode:
+        try:
+            hard = apply(client, vm, facts, plan, params)
+        except RestrictedVersionError as error:
+            hint = nested_hv_restricted_hint(
+                vm_path_to_file(facts["vmx_path"]), facts["moid"], facts["power_state"] == "poweredOn", plan.spec
+            )
+            raise RestrictedVersionError("%s %s" % (error, hint)) from None
+        now = read_vm(client, vm)  # what the host says, not what we hoped
+        after = dict(nested_hv_enabled=bool(now["nested_hv_enabled"]), vpmc_enabled=bool(now["vpmc_enabled"]))
+    result = dict(
+        changed=plan.changed,
+        vm=dict(
+            name=facts["name"],
+            moid=facts["moid"],
+            host=facts["host"],
+            vmx_path=facts["vmx_path"],
+            hardware_version=facts["version"],
+            power_state=facts["power_state"],
+        ),
+        before=plan.before,
+        after=after,
+        power_cycled=plan.power_cycle,
+        hard_powered_off=hard,
+    )
+    if module._diff:
+        result["diff"] = dict(before=plan.before, after=after)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_one_of=REQUIRED_ONE_OF,
+        supports_check_mode=True,
+    )
+    if not HAS_PYVMOMI:
+        module.fail_json(msg=missing_required_lib("pyvmomi"))
+    if module.params["ca_file"] and not module.params["validate_certs"]:
+        module.warn("ca_file is ignored because validate_certs is false")
+    try:
+        with VsphereClient(**connection_params(module.params)) as client:
+            result = run(module, client)
+    except VsphereError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
