@@ -4,7 +4,8 @@
 """Action plugin for nestedvirt.esxi.vmx: edits the file over the play's own connection.
 
 ESXi has no usable Python, so nothing is sent but BusyBox sh: one round trip reads the file,
-the edit is computed here on the controller, one round trip replaces it atomically.
+the edit is computed here on the controller, one round trip replaces it atomically. With ``vm``
+the read also checks the VM is off, and the write reloads hostd's copy of the configuration.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +16,6 @@ import secrets
 import time
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
     RemoteFileError,
@@ -24,6 +24,16 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import
     read_command,
     write_command,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_config import (
+    MIN_HARDWARE_VERSION,
+    VmConfigError,
+    hardware_version,
+    keys_needing_hardware_9,
+    parse_read_vm,
+    parse_write_vm,
+    read_vm_command,
+    write_vm_command,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
     ARGUMENT_SPEC,
     check_path,
@@ -31,25 +41,29 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
     plan_edit,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxError
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(EsxiShellAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        path = args["path"]
+        args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("path", "vm")], required_one_of=[("path", "vm")]
+        )[1]
         try:
-            check_path(path)
             settings, remove = normalize_request(args["settings"], args["remove"])
-            found = parse_read(path, **self._shell_run(read_command(path)))
-            if not found.exists and not args["create"]:
-                hint = "" if found.parent_exists else " (its directory does not exist either)"
-                raise VmxError("%s does not exist%s; set create: true to create it" % (path, hint))
+            if args["vm"] is None:
+                check_path(args["path"])
+                vm = None
+                path = args["path"]
+                found = parse_read(path, **self.run_sh(read_command(path)))
+                if not found.exists and not args["create"]:
+                    hint = "" if found.parent_exists else " (its directory does not exist either)"
+                    raise VmxError("%s does not exist%s; set create: true to create it" % (path, hint))
+            else:
+                vm = self._find(task_vars, args["vm"])
+                path = vm["vmx_path"]
+                found = self._read_vm(vm, settings, args["upgrade_hardware"], result)
             if found.content is not None and "\x00" in found.content:
                 raise VmxError("%s is not a text file (it contains NUL bytes); refusing to edit it" % path)
             plan = plan_edit(found.content, settings, remove)
@@ -57,29 +71,56 @@ class ActionModule(ActionBase):
             if plan.changed and not self._task.check_mode:
                 if args["backup"] and found.exists:
                     backup_file = "%s.%s.bak" % (path, time.strftime("%Y%m%dT%H%M%S"))
-                command, stdin = write_command(found, plan.after_text, secrets.token_hex(6), backup_file)
-                parse_write(path, **self._shell_run(command, stdin))
-        except (VmxError, RemoteFileError) as error:
+                token = secrets.token_hex(6)
+                if vm is None:
+                    command, stdin = write_command(found, plan.after_text, token, backup_file)
+                    parse_write(path, **self.run_sh(command, stdin))
+                else:
+                    command, stdin = write_vm_command(vm, found, plan.after_text, token, backup_file)
+                    parse_write_vm(vm=vm, **self.run_sh(command, stdin))
+        except (VmxError, RemoteFileError, VmConfigError) as error:
             raise AnsibleActionFail(str(error)) from error
 
         result.update(
-            changed=plan.changed,
+            changed=plan.changed or result.get("changed", False),
             path=path,
             values=plan.values,
             duplicates_removed=plan.duplicates_removed,
         )
+        if vm is not None:
+            result.update(vmid=vm["vmid"], reloaded=plan.changed and not self._task.check_mode)
         if backup_file:
             result["backup_file"] = backup_file
         if self._task.diff and plan.changed:
             result["diff"] = dict(
-                before_header=path,
-                after_header=path,
-                before=plan.before_text or "",
-                after=plan.after_text,
+                before_header=path, after_header=path, before=plan.before_text or "", after=plan.after_text
             )
         return result
 
-    def _shell_run(self, command, stdin=None):
-        # sudoable=False: no become wrapper and no pty, so the bytes arrive exactly as sent.
-        outcome = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
-        return dict(stdout=outcome["stdout"], rc=outcome["rc"], stderr=outcome["stderr"])
+    def _find(self, task_vars, reference):
+        """``vm`` is an exact name; a number that names no VM is taken as a vmid."""
+        try:
+            return self.find_vm(task_vars, name=reference)
+        except AnsibleActionFail:
+            if not reference.isdigit():
+                raise
+            return self.find_vm(task_vars, vmid=reference)
+
+    def _read_vm(self, vm, settings, upgrade_hardware, result):
+        """Read the vmx of a powered-off VM; upgrade its virtual hardware first when asked and needed."""
+        found = parse_read_vm(vm=vm, **self.run_sh(read_vm_command(vm)))
+        keys = keys_needing_hardware_9(settings)
+        current = hardware_version(found.content) or vm.get("hardware_version")
+        needed = MIN_HARDWARE_VERSION
+        if not keys or (current or 0) >= needed:
+            return found
+        if not upgrade_hardware:
+            raise VmConfigError(
+                "VM %r has virtual hardware version %s; %s needs %d or later (ESXi ignores it below). Set "
+                "upgrade_hardware: true to upgrade it (vim-cmd vmsvc/upgrade), or upgrade the VM's compatibility."
+                % (vm.get("name") or vm["vmid"], current, " and ".join(keys), needed)
+            )
+        result.update(changed=True, hardware_upgraded={"before": current, "after": needed})
+        if self._task.check_mode:
+            return found
+        return parse_read_vm(vm=vm, **self.run_sh(read_vm_command(vm, upgrade_to=needed)))

@@ -16,7 +16,9 @@ import posixpath
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError, check_key
 
 ARGUMENT_SPEC = dict(
-    path=dict(type="str", required=True),
+    path=dict(type="str"),
+    vm=dict(type="str"),
+    upgrade_hardware=dict(type="bool", default=False),
     settings=dict(type="dict", default={}),
     remove=dict(type="list", elements="str", default=[]),
     backup=dict(type="bool", default=False),

@@ -181,6 +181,10 @@ class VmxDocument:
                 seen[line.folded_key] = line.key
         return list(seen.values())
 
+    def as_dict(self):
+        """{key: value} with each key once (first spelling) and the value VMware would read."""
+        return {key: self.get(key) for key in self.keys()}  # noqa: SIM118 - not a dict
+
     def get(self, key, default=None):
         """The decoded value; with duplicates, the last one (a later line overrides an earlier one)."""
         positions = self._positions(key)

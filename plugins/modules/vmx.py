@@ -27,8 +27,9 @@ description:
     written and verified, then renamed over the original. If the file changed between the read and
     the write, nothing is written and the task fails. A temporary file left by an interrupted run
     is removed by the next run.
-  - Only edit a VM's C(.vmx) while the VM is powered off. ESXi reverts edits made to a running
-    VM when it powers off, and hostd must re-read the file (C(vim-cmd vmsvc/reload)) afterwards.
+  - With O(path), edit a VM's C(.vmx) only while the VM is powered off. ESXi reverts edits made to
+    a running VM when it powers off, and hostd must re-read the file (C(vim-cmd vmsvc/reload))
+    afterwards. O(vm) does both checks itself.
 author:
   - nestedvirt.esxi maintainers (@nestedvirt)
 options:
@@ -36,8 +37,27 @@ options:
     description:
       - Absolute path of the file on the target, for example
         C(/vmfs/volumes/datastore1/vm1/vm1.vmx) or C(/etc/vmware/config).
+      - Exactly one of O(path) and O(vm) is required.
     type: str
-    required: true
+  vm:
+    description:
+      - A VM registered on the ESXi host, by exact name (a number that names no VM is taken as a
+        vmid). The module finds its .vmx, refuses to edit it unless the VM is powered off (ESXi
+        reverts edits to a running VM), and after a change runs C(vim-cmd vmsvc/reload) so hostd
+        takes the new configuration.
+      - The VM is found in the C(nestedvirt_esxi) facts of M(nestedvirt.esxi.host_info) when they
+        are set (then read and write are the only round trips), else with one more round trip.
+        Either way the host checks, in the same command, that the VM still has the vmx path it had
+        when found, and the write checks again that the VM is off.
+      - When O(settings) turn on C(vhv.enable) or C(vpmc.enable), the VM's virtual hardware must
+        be version 9 or later; see O(upgrade_hardware).
+    type: str
+  upgrade_hardware:
+    description:
+      - With O(vm), upgrade the VM's virtual hardware to version 9 (C(vim-cmd vmsvc/upgrade)) when
+        the settings need it. Without it, a VM below version 9 is an error that says so.
+    type: bool
+    default: false
   settings:
     description:
       - Keys to set, with their values. YAML booleans are written as C(TRUE) or C(FALSE), numbers
@@ -78,6 +98,9 @@ attributes:
     platforms: posix
 notes:
   - The target needs C(test), C(cat), C(cp), C(mv), C(rm) and C(md5sum), as every ESXi release has.
+  - Round trips with O(path) are one to read and one to write. With O(vm) the same, plus one to
+    find the VM when no C(nestedvirt_esxi) facts are set, plus one to upgrade the hardware when
+    needed.
 """
 
 EXAMPLES = r"""
@@ -104,6 +127,13 @@ EXAMPLES = r"""
       - monitor.virtual_exec
     backup: true
 
+- name: Enable nesting on a powered-off VM by name, upgrading old virtual hardware
+  nestedvirt.esxi.vmx:
+    vm: Lab VM 1
+    settings:
+      vhv.enable: true
+    upgrade_hardware: true
+
 - name: Try it on a plain file without ESXi
   nestedvirt.esxi.vmx:
     path: /tmp/test.vmx
@@ -115,7 +145,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The file edited.
+  description: The file edited (with O(vm), the VM's .vmx).
   returned: always
   type: str
   sample: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx
@@ -132,6 +162,21 @@ duplicates_removed:
   type: list
   elements: str
   sample: ['vhv.enable = "FALSE"']
+vmid:
+  description: The VM's id on the host.
+  returned: when O(vm) is given
+  type: str
+  sample: "12"
+reloaded:
+  description: Whether C(vim-cmd vmsvc/reload) ran after the change.
+  returned: when O(vm) is given
+  type: bool
+  sample: true
+hardware_upgraded:
+  description: The virtual hardware version before and after the upgrade (in check mode, the one it would get).
+  returned: when O(upgrade_hardware) upgraded the VM
+  type: dict
+  sample: {"before": 8, "after": 9}
 backup_file:
   description: Path of the backup copy.
   returned: when O(backup=true) and the file changed
@@ -147,7 +192,12 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import AR
 def main():
     # The work is done by the action plugin of the same name on the controller; this module only
     # carries the documentation and the argument spec, and says so if it is ever run directly.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=[("path", "vm")],
+        required_one_of=[("path", "vm")],
+        supports_check_mode=True,
+    )
     module.fail_json(msg="nestedvirt.esxi.vmx runs as an action plugin; it cannot run on the target itself")
 
 

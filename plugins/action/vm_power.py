@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for nestedvirt.esxi.vm_power: one round trip per operation, waiting on the host."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError, parse_power_state
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    identity_check,
+    identity_error,
+    mark,
+    section_map,
+    split_sections,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
+    ARGUMENT_SPEC,
+    PowerError,
+    interpret_power,
+    power_command,
+    target_state,
+)
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
+
+
+class ActionModule(EsxiShellAction):
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("name", "vmid")], required_one_of=[("name", "vmid")]
+        )[1]
+        if args["vmid"] is not None:
+            vmid, expect_path = args["vmid"], None
+        else:
+            vm = self.find_vm(task_vars, name=args["name"])
+            vmid, expect_path = vm["vmid"], vm["datastore_path"]
+        try:
+            if self._task.check_mode:
+                result.update(self._predict(vmid, expect_path, args["state"]))
+            else:
+                answer = self.run_sh(
+                    power_command(vmid, args["state"], args["timeout"], args["force"], args["wait_for_ip"], expect_path)
+                )
+                result.update(interpret_power(answer["stdout"], vmid, args["state"], args["timeout"], args["force"]))
+        except PowerError as error:
+            raise AnsibleActionFail(str(error), result=dict(result, **error.outcome)) from error
+        except EsxiOutputError as error:
+            raise AnsibleActionFail(str(error)) from error
+        return result
+
+    def _predict(self, vmid, expect_path, state):
+        """Check mode: read the state only, and say whether a power operation would be sent."""
+        lines = ["id=%s" % quote(str(vmid))] + identity_check(expect_path)
+        lines += [mark("before"), 'vim-cmd vmsvc/power.getstate "$id" 2>&1', mark("end")]
+        stdout = self.run_sh(script(*lines))["stdout"]
+        mismatch = identity_error(split_sections(stdout), "VM %s" % vmid)
+        if mismatch:
+            raise PowerError(mismatch)
+        before = parse_power_state(section_map(stdout).get("before", ""))
+        wanted = target_state(state)
+        return {
+            "vmid": str(vmid),
+            "power_state_before": before,
+            "power_state": wanted,
+            "changed": before != wanted,
+            "operations": [],
+        }

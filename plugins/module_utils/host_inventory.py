@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""host_info: everything the collection needs to know about an ESXi host, in one round trip.
+
+The script prints the release, which Python the host has, /etc/vmware/config, getallvms, and
+for every VM the lines of its summary that matter plus its nesting keys read from the .vmx.
+``build_host_facts`` turns that into facts; a truncated answer is an error, never a guess.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import (
+    EsxiOutputError,
+    parse_fault,
+    parse_getallvms,
+    parse_properties,
+    parse_vmware_version,
+    version_tuple,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    mark,
+    mark_with_vmid,
+    split_sections,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
+
+# The vmx keys reported for every VM.
+VM_KEYS = (
+    "vhv.enable",
+    "vhv.allow",
+    "vpmc.enable",
+    "hypervisor.cpuid.v0",
+    "monitor.virtual_mmu",
+    "monitor.virtual_exec",
+    "virtualHW.version",
+    "numvcpus",
+    "memsize",
+)
+# Per-VM nesting (vhv.enable) arrived with ESXi 5.1 and needs virtual hardware 9 or later.
+PER_VM_NESTING_SINCE = (5, 1, 0)
+MIN_HARDWARE_VERSION = 9
+
+_KEYS_PATTERN = "^[[:space:]]*(%s)[[:space:]]*=" % "|".join(re.escape(key) for key in VM_KEYS)
+_SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
+# "[datastore] dir/x.vmx" -> /vmfs/volumes/datastore/dir/x.vmx, in sed.
+# (5.0 ends such lines with ", " instead of ",")
+_SED_VMX_PATH = r's/^ *vmPathName = "\[\([^]]*\)\] \(.*\)", *$/\/vmfs\/volumes\/\1\/\2/p'
+
+
+def host_info_command():
+    return script(
+        mark("version"),
+        "vmware -lv 2>&1",
+        mark("python"),
+        'for p in /bin/python /usr/bin/python /bin/python3 /usr/bin/python3; do [ -x "$p" ] && echo "$p"; done',
+        mark("hostconfig"),
+        "cat /etc/vmware/config 2>/dev/null",
+        mark("getallvms"),
+        "all=$(vim-cmd vmsvc/getallvms 2>&1)",
+        "printf '%s\\n' \"$all\"",
+        # Candidate vmids: lines starting with digits. Annotation lines may too; only the vmids
+        # that the controller's parse of getallvms finds are kept.
+        "for id in $(printf '%s\\n' \"$all\" | sed -n 's/^\\([0-9][0-9]*\\)[[:space:]].*/\\1/p'); do",
+        "  " + mark_with_vmid("summary"),
+        '  s=$(vim-cmd vmsvc/get.summary "$id" 2>&1)',
+        "  printf '%%s\\n' \"$s\" | grep -E %s" % quote(_SUMMARY_LINES),
+        "  f=$(printf '%%s\\n' \"$s\" | sed -n %s | head -n 1)" % quote(_SED_VMX_PATH),
+        "  " + mark_with_vmid("vmx"),
+        '  [ -n "$f" ] && grep -i -E %s "$f"' % quote(_KEYS_PATTERN),
+        "done",
+        mark("end"),
+    )
+
+
+def nesting_method(version):
+    """How this release enables nesting: host-wide vhv.allow (5.0) or per VM vhv.enable (5.1+)."""
+    if version_tuple(version)[:3] < PER_VM_NESTING_SINCE:
+        return {"method": "host", "key": "vhv.allow", "path": "/etc/vmware/config", "min_hardware_version": None}
+    return {"method": "vm", "key": "vhv.enable", "path": None, "min_hardware_version": MIN_HARDWARE_VERSION}
+
+
+def _is_true(value):
+    return value is not None and values_equal(value, "TRUE")
+
+
+def vm_nesting_enabled(method, vm, host_allow):
+    """Whether the VM's configuration exposes hardware virtualization by the release's rules."""
+    if method["method"] == "host":
+        return host_allow
+    return _is_true(vm["vmx"].get("vhv.enable")) and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
+
+
+def build_host_facts(stdout):
+    sections = split_sections(stdout)
+    names = [name for name, _arg, _text in sections]
+    if "end" not in names:
+        raise EsxiOutputError("the host's answer to host_info was cut short (no end marker); nothing is assumed")
+    single = {name: text for name, arg, text in sections if arg is None}
+    release = parse_vmware_version(single.get("version", ""))
+    method = nesting_method(release["version"])
+    host_config = VmxDocument.parse(single.get("hostconfig", ""))
+    host_allow = _is_true(host_config.get("vhv.allow"))
+    vms, invalid = parse_getallvms(single.get("getallvms", ""))
+
+    summaries = {arg: text for name, arg, text in sections if name == "summary"}
+    vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
+    for vm in vms:
+        summary = summaries.get(vm["vmid"], "")
+        fault = parse_fault(summary)
+        props = parse_properties(summary, ("powerState", "toolsRunningStatus", "ipAddress"))
+        vm["power_state"] = None if fault else props.get("powerState")
+        vm["tools_running_status"] = props.get("toolsRunningStatus")
+        vm["ip_address"] = props.get("ipAddress")
+        if fault:
+            vm["fault"] = "%s: %s" % (fault["name"], fault["msg"])
+        document = VmxDocument.parse(vmx_lines.get(vm["vmid"], ""))
+        vm["vmx"] = {key: document.get(key) for key in VM_KEYS if document.get(key) is not None}
+        vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow)
+
+    python = [line.strip() for line in single.get("python", "").split("\n") if line.strip()]
+    return {
+        "version": release["version"],
+        "build": release["build"],
+        "update": release["update"],
+        "python": python,
+        "nesting": dict(method, host_vhv_allow=host_allow),
+        "host_config": host_config.as_dict(),
+        "vms": vms,
+        "invalid_vmids": invalid,
+    }
+
+
+def vm_listing_command():
+    """Only the VM list: for finding a VM by name when no host_info facts are at hand."""
+    return script(mark("getallvms"), "vim-cmd vmsvc/getallvms 2>&1", mark("end"))
+
+
+def parse_vm_listing(stdout):
+    sections = split_sections(stdout)
+    if "end" not in [name for name, _arg, _text in sections]:
+        raise EsxiOutputError("the host's VM list was cut short (no end marker); nothing is assumed")
+    text = next(text for name, _arg, text in sections if name == "getallvms")
+    return parse_getallvms(text)[0]

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vm_power: bring a VM to a power state in one round trip, waiting on the host.
+
+The script asks the state first and sends no power command when the VM is already there.
+A graceful shutdown (through VMware Tools) is waited for on the host up to a timeout; with
+``force`` a refused or timed-out shutdown ends in a hard power-off. Powering on can wait, on the
+host, until Tools run and report an address. ``interpret_power`` reads the answer.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import (
+    EsxiOutputError,
+    parse_fault,
+    parse_guest_info,
+    parse_power_state,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    NAP,
+    identity_check,
+    identity_error,
+    mark,
+    split_sections,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+
+STATES = ("poweredoff", "shutdown", "poweredon")
+ARGUMENT_SPEC = dict(
+    name=dict(type="str"),
+    vmid=dict(type="str"),
+    state=dict(type="str", required=True, choices=list(STATES)),
+    timeout=dict(type="int", default=300),
+    force=dict(type="bool", default=False),
+    wait_for_ip=dict(type="bool", default=True),
+)
+_TARGET = {"poweredoff": "poweredOff", "shutdown": "poweredOff", "poweredon": "poweredOn"}
+_STATE_WORDS = {"poweredoff": "Powered off", "shutdown": "Powered off", "poweredon": "Powered on"}
+
+
+def target_state(state):
+    """The power state vim-cmd reports once ``state`` is reached."""
+    return _TARGET[state]
+
+
+class PowerError(Exception):
+    """The VM could not be brought to the state; the message says where it stands.
+
+    ``outcome`` holds what is known of what happened (states, operations sent), so that a
+    failed task still reports a change it made.
+    """
+
+    def __init__(self, message, outcome=None):
+        super(PowerError, self).__init__(message)
+        self.outcome = outcome or {}
+
+
+def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expect_path=None):
+    hard_off = [mark("op", "off"), 'vim-cmd vmsvc/power.off "$id" 2>&1'] if force else []
+    lines = [
+        "id=%s" % quote(str(vmid)),
+        'st() { vim-cmd vmsvc/power.getstate "$id" 2>&1; }',
+        "deadline=$(( $(date +%%s) + %d ))" % int(timeout),
+    ]
+    lines += identity_check(expect_path)
+    lines += [
+        mark("before"),
+        "s=$(st)",
+        "printf '%s\\n' \"$s\"",
+        'case "$s" in *%s*) already=1;; *"(vim.fault."*) already=fault;; *) already=0;; esac'
+        % quote(_STATE_WORDS[state]),
+    ]
+    if state == "poweredoff":
+        lines += ['if [ "$already" = 0 ]; then', mark("op", "off"), '  vim-cmd vmsvc/power.off "$id" 2>&1', "fi"]
+    elif state == "shutdown":
+        lines += [
+            'if [ "$already" = 0 ]; then',
+            mark("op", "shutdown"),
+            '  o=$(vim-cmd vmsvc/power.shutdown "$id" 2>&1)',
+            "  printf '%s\\n' \"$o\"",
+            '  case "$o" in',
+            # Refused (no Tools, suspended, ...): hard off only with force.
+            '    *"(vim.fault."*|*"(vmodl.fault."*|*"failed"*) %s;;' % ("; ".join(hard_off) or ":"),
+            "    *) while :; do",
+            '         case "$(st)" in *"Powered on"*) ;; *) break;; esac',
+            '         if [ "$(date +%%s)" -ge "$deadline" ]; then %s; break; fi'
+            % "; ".join([mark("timeout")] + hard_off),
+            "         " + NAP,
+            "       done;;",
+            "  esac",
+            "fi",
+        ]
+    else:
+        lines += ['if [ "$already" = 0 ]; then', mark("op", "on"), '  vim-cmd vmsvc/power.on "$id" 2>&1', "fi"]
+        if wait_for_ip:
+            lines += [
+                'if [ "$already" != fault ]; then',
+                "  while :; do",
+                '    g=$(vim-cmd vmsvc/get.guest "$id" 2>&1)',
+                # Done when Tools run and the top-level ipAddress (3-space indent) is a string.
+                '    case "$g" in *guestToolsRunning*) case "$g" in *"',
+                '   ipAddress = \\""*) break;; esac;; esac',
+                '    case "$g" in *"(vim.fault."*) break;; esac',
+                '    if [ "$(date +%%s)" -ge "$deadline" ]; then %s; break; fi' % mark("timeout"),
+                "    " + NAP,
+                "  done",
+                "  " + mark("guest"),
+                "  printf '%s\\n' \"$g\"",
+                "fi",
+            ]
+    lines += [mark("after"), "st", mark("end")]
+    return script(*lines)
+
+
+def _state(text, vmid, when):
+    fault = parse_fault(text)
+    if fault and fault["name"] == "NotFound":
+        raise PowerError("VM %s does not exist (any more) on the host (%s)" % (vmid, when))
+    try:
+        return parse_power_state(text)
+    except EsxiOutputError as error:
+        raise PowerError("cannot read the power state of VM %s %s: %s" % (vmid, when, error)) from error
+
+
+def interpret_power(stdout, vmid, state, timeout, force):
+    """Read the power script's answer; return a dict of what happened or raise PowerError."""
+    sections = split_sections(stdout)
+    mismatch = identity_error(sections, "VM %s" % vmid)
+    if mismatch:
+        raise PowerError(mismatch)
+    by_name = {}
+    ops = []
+    for name, arg, text in sections:
+        if name == "op":
+            ops.append((arg, text))
+        else:
+            by_name[name] = text
+    if "end" not in by_name:
+        raise PowerError("the host's answer for VM %s was cut short (connection lost?); run again" % vmid)
+    before = _state(by_name.get("before", ""), vmid, "before any change")
+    after = _state(by_name.get("after", ""), vmid, "after the power operation")
+    result = {
+        "vmid": str(vmid),
+        "power_state_before": before,
+        "power_state": after,
+        "changed": bool(ops),
+        "operations": [op for op, _text in ops],
+    }
+    if "guest" in by_name:
+        guest = parse_guest_info(by_name["guest"])
+        result["tools_running"] = guest["tools_running"]
+        result["ip_address"] = guest["ip_address"]
+    if after != _TARGET[state]:
+        shutdown = dict(ops).get("shutdown", "")
+        refused = parse_fault(shutdown)
+        if refused:
+            raise PowerError(
+                "VM %s refused a graceful shutdown (%s: %s); it is still %s. Set force: true to power it off hard."
+                % (vmid, refused["name"], refused["msg"], after),
+                result,
+            )
+        if "timeout" in by_name:
+            raise PowerError(
+                "VM %s did not shut down within %d s; it is still %s.%s"
+                % (vmid, timeout, after, "" if force else " Set force: true to power it off hard after the timeout."),
+                result,
+            )
+        failure = next((parse_fault(text) for _op, text in ops if parse_fault(text)), None)
+        raise PowerError(
+            "VM %s is %s, not %s%s"
+            % (vmid, after, _TARGET[state], ": %s: %s" % (failure["name"], failure["msg"]) if failure else ""),
+            result,
+        )
+    if state == "poweredon" and "timeout" in by_name:
+        raise PowerError(
+            "VM %s is powered on but VMware Tools did not report an address within %d s" % (vmid, timeout), result
+        )
+    return result

@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: host_info
+short_description: Read an ESXi host's release, nesting method and every VM's state in one round trip
+version_added: 0.1.0
+description:
+  - Reads, over SSH in a single command, the ESXi release (version, build, update), which Python
+    the host has, how this release enables nested virtualization, the host-wide C(vhv.allow) value
+    in C(/etc/vmware/config), and every registered VM with its power state, Tools status, address,
+    hardware version, vmx path and nesting keys.
+  - ESXi 5.0 enables nesting host-wide (C(vhv.allow) in C(/etc/vmware/config)); 5.1 and later per
+    VM (C(vhv.enable), virtual hardware 9 or later).
+  - Runs as an action plugin sending only BusyBox sh; the host needs no Python. It survives
+    every C(vim-cmd vmsvc/getallvms) pitfall (names with spaces and parentheses, datastores with
+    spaces, multi-line annotations, invalid registrations, rows out of order).
+  - Sets the fact C(nestedvirt_esxi), which M(nestedvirt.esxi.vm_power) and M(nestedvirt.esxi.vmx)
+    reuse to find VMs by name without another round trip.
+author:
+  - nestedvirt.esxi maintainers (@nestedvirt)
+options: {}
+attributes:
+  check_mode:
+    description: Only reads; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  facts:
+    description: Sets C(nestedvirt_esxi).
+    support: full
+  platform:
+    description: ESXi 5.0 to 8.0 over SSH.
+    support: full
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Read the host and its VMs
+  nestedvirt.esxi.host_info:
+  register: esxi
+
+- name: Show the VMs that still lack nesting
+  ansible.builtin.debug:
+    msg: "{{ esxi.host.vms | rejectattr('nested_hv_enabled') | map(attribute='name') | list }}"
+"""
+
+RETURN = r"""
+host:
+  description: What was read. The same dict is set as the fact C(nestedvirt_esxi).
+  returned: success
+  type: dict
+  contains:
+    version:
+      description: Release, from C(vmware -v).
+      type: str
+      sample: 6.7.0
+    build:
+      description: Build number.
+      type: str
+      sample: "15820472"
+    update:
+      description: Update level, from C(vmware -l); null when the host does not say.
+      type: int
+      sample: 3
+    python:
+      description: Python interpreters found on the host (informative; never used).
+      type: list
+      elements: str
+      sample: [/bin/python]
+    nesting:
+      description: How this release enables nesting.
+      type: dict
+      sample: {method: vm, key: vhv.enable, path: null, min_hardware_version: 9, host_vhv_allow: false}
+    host_config:
+      description: The keys of C(/etc/vmware/config) with their values.
+      type: dict
+      sample: {vhv.allow: "TRUE"}
+    vms:
+      description: Every registered VM, in the order the host lists them.
+      type: list
+      elements: dict
+      sample:
+        - vmid: "1"
+          name: Lab VM 1
+          annotation: ""
+          datastore: datastore1
+          datastore_path: "[datastore1] Lab VM 1/Lab VM 1.vmx"
+          vmx_path: /vmfs/volumes/datastore1/Lab VM 1/Lab VM 1.vmx
+          guest_os: otherLinux64Guest
+          hardware_version: 10
+          power_state: poweredOn
+          tools_running_status: guestToolsRunning
+          ip_address: 10.0.0.5
+          vmx: {vhv.enable: "TRUE", virtualHW.version: "10", numvcpus: "2", memsize: "256"}
+          nested_hv_enabled: true
+    invalid_vmids:
+      description: Registrations the host reports as invalid (C(Skipping invalid VM)).
+      type: list
+      elements: str
+      sample: ["16"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    # The work is done by the action plugin of the same name on the controller.
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module.fail_json(msg="nestedvirt.esxi.host_info runs as an action plugin; it cannot run on the target itself")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vm_power
+short_description: Power an ESXi VM off, shut it down gracefully or power it on, over SSH
+version_added: 0.1.0
+description:
+  - Brings a VM registered on an ESXi host to a power state with C(vim-cmd), in one SSH round
+    trip per operation, the waiting included: the host itself waits for the shutdown to finish or
+    for VMware Tools to report an address, in short naps, instead of the controller polling.
+  - A VM already in the wanted state gets no power command and the task reports no change.
+  - Returns the state before and after, so a play can put the VM back as it found it.
+  - Runs as an action plugin sending only BusyBox sh; works on free-license hosts.
+author:
+  - nestedvirt.esxi maintainers (@nestedvirt)
+options:
+  name:
+    description:
+      - Exact name of the VM as the host lists it. None or several matches is an error that lists
+        the candidates.
+      - Found in the C(nestedvirt_esxi) facts of M(nestedvirt.esxi.host_info) when they are set,
+        else with one more round trip. Either way the host checks, in the same command as the
+        power operation, that the VM still has the vmx path it had when found.
+      - Mutually exclusive with O(vmid).
+    type: str
+  vmid:
+    description:
+      - The VM's id on the host (C(vim-cmd vmsvc/getallvms)). Mutually exclusive with O(name).
+    type: str
+  state:
+    description:
+      - V(poweredoff) powers the VM off hard.
+      - V(shutdown) asks the guest to shut down through VMware Tools and waits up to O(timeout)
+        seconds. Without running Tools, or at the timeout, the task fails, unless O(force) allows
+        a hard power-off.
+      - V(poweredon) powers the VM on and, with O(wait_for_ip), waits until Tools run and report
+        an address.
+    type: str
+    required: true
+    choices: [poweredoff, shutdown, poweredon]
+  timeout:
+    description: Seconds to wait for the shutdown, or for Tools and an address after power-on.
+    type: int
+    default: 300
+  force:
+    description:
+      - With O(state=shutdown), power the VM off hard when the graceful shutdown is refused (no
+        Tools) or does not finish within O(timeout).
+    type: bool
+    default: false
+  wait_for_ip:
+    description: With O(state=poweredon), wait for VMware Tools to run and report an address.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Reads the power state and reports whether a power operation would be sent.
+    support: full
+  diff_mode:
+    description: No diff; RV(power_state_before) and RV(power_state) tell the change.
+    support: none
+  platform:
+    description: ESXi 5.0 to 8.0 over SSH.
+    support: full
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Shut a VM down, powering it off hard if the guest does not stop within 2 minutes
+  nestedvirt.esxi.vm_power:
+    name: Lab VM 1
+    state: shutdown
+    timeout: 120
+    force: true
+  register: stopped
+
+- name: Power it on again only if it was on, and wait for its address
+  nestedvirt.esxi.vm_power:
+    vmid: "{{ stopped.vmid }}"
+    state: poweredon
+  when: stopped.power_state_before == 'poweredOn'
+"""
+
+RETURN = r"""
+vmid:
+  description: The VM's id on the host.
+  returned: success
+  type: str
+  sample: "12"
+power_state_before:
+  description: The state found, as vim-cmd reports it.
+  returned: success
+  type: str
+  sample: poweredOn
+power_state:
+  description: The state at the end (in check mode, the state it would have).
+  returned: success
+  type: str
+  sample: poweredOff
+operations:
+  description: The power commands sent, in order (C(shutdown), C(off), C(on)); empty when none was needed.
+  returned: success
+  type: list
+  elements: str
+  sample: [shutdown]
+tools_running:
+  description: Whether VMware Tools run, after a power-on with O(wait_for_ip).
+  returned: when O(state=poweredon) and O(wait_for_ip)
+  type: bool
+  sample: true
+ip_address:
+  description: The guest's address as Tools report it.
+  returned: when O(state=poweredon) and O(wait_for_ip)
+  type: str
+  sample: 10.0.0.5
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import ARGUMENT_SPEC
+
+
+def main():
+    # The work is done by the action plugin of the same name on the controller.
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=[("name", "vmid")],
+        required_one_of=[("name", "vmid")],
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="nestedvirt.esxi.vm_power runs as an action plugin; it cannot run on the target itself")
+
+
+if __name__ == "__main__":
+    main()

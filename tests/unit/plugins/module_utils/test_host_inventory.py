@@ -1,0 +1,111 @@
+"""host_info's answer -> facts; built from the formats in esxi-facts.md."""
+
+import pytest
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_inventory import (
+    build_host_facts,
+    nesting_method,
+    parse_vm_listing,
+)
+
+GETALLVMS = "\n".join(
+    [
+        "Vmid   Name                 File                                  Guest OS          Version   Annotation",
+        "102  Test2.0_192.168.0.148  [datastore1] Test2.0_192.168.0.148/Test2.0_192.168.0.148.vmx  centos64Guest  "
+        "vmx-08  Creator: Leo",
+        "Host IP: 192.168.0.148",
+        "Project: Test2.0",
+        "",
+        "80   nested (lab)  [datastore1 (4)] nested/nested.vmx  centos64Guest  vmx-10",
+    ]
+)
+
+
+def answer(version="VMware ESXi 6.7.0 build-15820472\nVMware ESXi 6.7.0 Update 3", config="", vm_keys=None, end=True):
+    vm_keys = vm_keys or {}
+    parts = [
+        "@@nestedvirt version",
+        version,
+        "@@nestedvirt python",
+        "/bin/python",
+        "@@nestedvirt hostconfig",
+        config,
+        "@@nestedvirt getallvms",
+        GETALLVMS,
+        "@@nestedvirt summary 102",
+        '      powerState = "poweredOff",',
+        '      toolsRunningStatus = "guestToolsNotRunning",',
+        "      ipAddress = <unset>,",
+        '      vmPathName = "[datastore1] Test2.0_192.168.0.148/Test2.0_192.168.0.148.vmx",',
+        "@@nestedvirt vmx 102",
+        vm_keys.get("102", 'virtualHW.version = "8"'),
+        # an annotation line that starts with digits became a candidate vmid: the host says NotFound
+        "@@nestedvirt summary 192",
+        "(vim.fault.NotFound) {",
+        '   msg = "Unable to find a VM corresponding to "192""',
+        "}",
+        "@@nestedvirt vmx 192",
+        "@@nestedvirt summary 80",
+        '      powerState = "poweredOn",',
+        '      toolsRunningStatus = "guestToolsRunning",',
+        '      ipAddress = "10.1.2.3",',
+        '      vmPathName = "[datastore1 (4)] nested/nested.vmx",',
+        "@@nestedvirt vmx 80",
+        vm_keys.get("80", 'virtualHW.version = "10"\nvhv.enable = "true"'),
+    ]
+    if end:
+        parts.append("@@nestedvirt end")
+    return "\n".join(parts) + "\n"
+
+
+def test_facts_of_a_67_host():
+    facts = build_host_facts(answer())
+    assert (facts["version"], facts["build"], facts["update"]) == ("6.7.0", "15820472", 3)
+    assert facts["python"] == ["/bin/python"]
+    assert facts["nesting"]["method"] == "vm" and facts["nesting"]["min_hardware_version"] == 9
+    first, second = facts["vms"]
+    assert first["name"] == "Test2.0_192.168.0.148" and first["annotation"].endswith("Project: Test2.0")
+    assert first["power_state"] == "poweredOff" and first["ip_address"] is None
+    assert first["nested_hv_enabled"] is False
+    assert second["name"] == "nested (lab)" and second["vmx_path"] == "/vmfs/volumes/datastore1 (4)/nested/nested.vmx"
+    assert second["power_state"] == "poweredOn" and second["ip_address"] == "10.1.2.3"
+    assert second["vmx"] == {"vhv.enable": "true", "virtualHW.version": "10"}
+    assert second["nested_hv_enabled"] is True
+
+
+def test_vhv_enable_below_hardware_9_does_not_count():
+    facts = build_host_facts(answer(vm_keys={"102": 'virtualHW.version = "8"\nvhv.enable = "TRUE"'}))
+    assert facts["vms"][0]["nested_hv_enabled"] is False
+
+
+def test_on_50_nesting_is_host_wide():
+    version = "VMware ESXi 5.0.0 build-469512"
+    facts = build_host_facts(answer(version=version, config='libdir = "/usr/lib/vmware"\nvhv.allow = "TRUE"\n'))
+    assert facts["nesting"] == {
+        "method": "host",
+        "key": "vhv.allow",
+        "path": "/etc/vmware/config",
+        "min_hardware_version": None,
+        "host_vhv_allow": True,
+    }
+    assert all(vm["nested_hv_enabled"] for vm in facts["vms"])
+    facts = build_host_facts(answer(version=version))
+    assert not any(vm["nested_hv_enabled"] for vm in facts["vms"])
+
+
+def test_a_cut_answer_is_an_error():
+    with pytest.raises(EsxiOutputError, match="cut short"):
+        build_host_facts(answer(end=False))
+
+
+@pytest.mark.parametrize(("version", "method"), [("5.0.0", "host"), ("5.1.0", "vm"), ("8.0.1", "vm"), ("7.0", "vm")])
+def test_nesting_method_by_release(version, method):
+    assert nesting_method(version)["method"] == method
+
+
+def test_vm_listing():
+    vms = parse_vm_listing("@@nestedvirt getallvms\n" + GETALLVMS + "\n@@nestedvirt end\n")
+    assert [vm["vmid"] for vm in vms] == ["102", "80"]
+    with pytest.raises(EsxiOutputError):
+        parse_vm_listing("@@nestedvirt getallvms\n" + GETALLVMS)

@@ -1,0 +1,116 @@
+"""Reading the power script's answer (vim-cmd formats from esxi-facts.md); the script itself runs on the lab."""
+
+import pytest
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import PowerError, interpret_power, power_command
+
+ON = "Retrieved runtime info\nPowered on"
+OFF = "Retrieved runtime info\nPowered off"
+TOOLS = (
+    '(vim.fault.ToolsUnavailable) {\n   faultCause = (vmodl.MethodFault) null,\n   msg = "Cannot complete operation '
+    'because VMware Tools is not running in this virtual machine.",\n}'
+)
+NOT_FOUND = '(vim.fault.NotFound) {\n   msg = "Unable to find a VM corresponding to "7""\n}'
+
+
+def run(*parts):
+    return "\n".join(parts) + "\n"
+
+
+def test_shutdown_done():
+    out = run("@@nestedvirt before", ON, "@@nestedvirt op shutdown", "", "@@nestedvirt after", OFF, "@@nestedvirt end")
+    result = interpret_power(out, "7", "shutdown", 60, False)
+    assert result == {
+        "vmid": "7",
+        "power_state_before": "poweredOn",
+        "power_state": "poweredOff",
+        "changed": True,
+        "operations": ["shutdown"],
+    }
+
+
+def test_already_there_is_no_change():
+    out = run("@@nestedvirt before", OFF, "@@nestedvirt after", OFF, "@@nestedvirt end")
+    assert interpret_power(out, "7", "poweredoff", 60, False)["changed"] is False
+
+
+def test_no_tools_without_force_says_how_to_proceed():
+    out = run(
+        "@@nestedvirt before", ON, "@@nestedvirt op shutdown", TOOLS, "@@nestedvirt after", ON, "@@nestedvirt end"
+    )
+    with pytest.raises(PowerError, match="refused a graceful shutdown .*ToolsUnavailable.*force: true") as caught:
+        interpret_power(out, "7", "shutdown", 60, False)
+    assert caught.value.outcome["changed"] is True
+
+
+def test_timeout_without_force():
+    out = run(
+        "@@nestedvirt before",
+        ON,
+        "@@nestedvirt op shutdown",
+        "",
+        "@@nestedvirt timeout",
+        "@@nestedvirt after",
+        ON,
+        "@@nestedvirt end",
+    )
+    with pytest.raises(PowerError, match="did not shut down within 60 s; it is still poweredOn. Set force"):
+        interpret_power(out, "7", "shutdown", 60, False)
+
+
+def test_timeout_with_force_ends_off():
+    out = run(
+        "@@nestedvirt before",
+        ON,
+        "@@nestedvirt op shutdown",
+        "",
+        "@@nestedvirt timeout",
+        "@@nestedvirt op off",
+        "Powering off VM:",
+        "@@nestedvirt after",
+        OFF,
+        "@@nestedvirt end",
+    )
+    assert interpret_power(out, "7", "shutdown", 60, True)["operations"] == ["shutdown", "off"]
+
+
+def test_vanished_vm_and_cut_answers():
+    with pytest.raises(PowerError, match="does not exist"):
+        interpret_power(
+            run("@@nestedvirt before", NOT_FOUND, "@@nestedvirt after", NOT_FOUND, "@@nestedvirt end"),
+            "7",
+            "poweredon",
+            60,
+            False,
+        )
+    with pytest.raises(PowerError, match="cut short"):
+        interpret_power(run("@@nestedvirt before", ON), "7", "poweredoff", 60, False)
+
+
+def test_identity_mismatch_stops_everything():
+    out = run("@@nestedvirt identity", '      vmPathName = "[ds] other/other.vmx",', "@@nestedvirt end")
+    with pytest.raises(PowerError, match="not where it was"):
+        interpret_power(out, "7", "poweredoff", 60, False)
+
+
+def test_power_on_reports_the_address():
+    guest = '(vim.vm.GuestInfo) {\n   toolsRunningStatus = "guestToolsRunning",\n   ipAddress = "10.0.0.9",\n}'
+    out = run(
+        "@@nestedvirt before",
+        OFF,
+        "@@nestedvirt op on",
+        "Powering on VM:",
+        "@@nestedvirt guest",
+        guest,
+        "@@nestedvirt after",
+        ON,
+        "@@nestedvirt end",
+    )
+    result = interpret_power(out, "7", "poweredon", 60, False)
+    assert result["ip_address"] == "10.0.0.9" and result["tools_running"] is True
+
+
+def test_command_quotes_the_vmid_and_path():
+    command = power_command("7; reboot", "poweredoff", expect_path="[ds] a'b/a.vmx")
+    assert "id='7; reboot'" in command
+    assert "exp='vmPathName = \"[ds] a'\"'\"'b/a.vmx\"'" in command
