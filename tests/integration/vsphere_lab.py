@@ -1,0 +1,251 @@
+"""The lab the vSphere API modules are tested against, and how the tests drive it.
+
+Plays run through the real `ansible-playbook` against the inventory `esxilab up` writes: every
+ESXi host there carries its API connection as `nestedvirt_api_*` variables, which each play
+hands to the modules once, through module_defaults on the collection's action group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_DIR = ROOT / "tests" / "lab"
+if str(LAB_DIR) not in sys.path:
+    sys.path.insert(0, str(LAB_DIR))
+
+from labkit import hostd  # noqa: E402
+from labkit.labd import State  # noqa: E402
+
+ESXILAB = LAB_DIR / "esxilab"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+LAB_CONFIG = {
+    "lab": {"ready_timeout": 120},  # host_net and guest_net: see free_networks
+    "hosts": [
+        {
+            "name": "lic70",
+            "version": "7.0.3",
+            "ssh": False,
+            "api": True,
+            "license": "licensed",
+            "vms": [
+                {"name": "off vm", "guest": "none", "power": "off"},
+                {"name": "on vm", "guest": "none", "power": "on"},
+                {"name": "stubborn", "guest": "none", "power": "on", "ignore_shutdown": True},
+                {"name": "no tools", "guest": "none", "power": "on", "tools": False},
+                {"name": "timid", "guest": "none", "power": "on", "ignore_shutdown": True},
+                {"name": "running", "guest": "none", "power": "on"},
+                {"name": "old hw", "guest": "none", "power": "off", "hardware_version": 8},
+                {"name": "twin", "guest": "none", "power": "off"},
+                {"name": "twin", "guest": "none", "power": "off", "path": "twin2/twin.vmx"},
+                {"name": "client", "guest": "none", "power": "on"},
+            ],
+        },
+        {
+            "name": "free80",
+            "version": "8.0.1",
+            "ssh": False,
+            "api": True,
+            "license": "free",
+            "vms": [
+                {"name": "free off", "guest": "none", "power": "off"},
+                {"name": "free on", "guest": "none", "power": "on"},
+            ],
+        },
+        {
+            "name": "nohv55",
+            "version": "5.5.0",
+            "api": True,
+            "nested_hv_supported": False,
+            "vms": [{"name": "nohv vm", "guest": "none", "power": "off"}],
+        },
+        {"name": "esxi50", "version": "5.0.0", "api": True, "vms": [{"name": "vm50", "guest": "none", "power": "off"}]},
+    ],
+}
+
+MODULE_DEFAULTS = {
+    "group/nestedvirt.esxi.vsphere": {
+        "hostname": "{{ nestedvirt_api_hostname }}",
+        "port": "{{ nestedvirt_api_port }}",
+        "username": "{{ nestedvirt_api_username }}",
+        "password": "{{ nestedvirt_api_password }}",
+        "ca_file": "{{ nestedvirt_api_ca_file }}",
+        "validate_certs": "{{ nestedvirt_api_validate_certs }}",
+    }
+}
+
+
+def listening_addresses():
+    """Addresses something listens on (from /proc/net/tcp), to keep clear of other labs."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                found.add(socket.inet_ntoa(bytes.fromhex(fields[1].split(":")[0])[::-1]))
+    return found
+
+
+def free_networks():
+    """(host_net, guest_net) pairs of 127.0.X.0 networks where nothing listens yet, in random order.
+
+    Other developers' labs may be up on this machine, on the default 127.0.10.x, the lab suite's
+    127.0.110.x or networks of their own choosing; a random pick of two unused /24s makes meeting
+    one unlikely, and `esxilab up` is tried on the next pair if its addresses are taken anyway.
+    """
+    busy = set(address.rsplit(".", 1)[0] for address in listening_addresses())
+    unused = [n for n in range(2, 254, 2) if "127.0.%d" % n not in busy and "127.0.%d" % (n + 1) not in busy]
+    random.shuffle(unused)
+    for third in unused[:5]:
+        yield "127.0.%d.0" % third, "127.0.%d.0" % (third + 1)
+
+
+def esxilab(*args, timeout=300):
+    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def api(module, register, check_mode=False, ignore_errors=False, **args):
+    """A task running a vSphere module of the collection on the controller, registered as ``register``."""
+    task = {"name": register, "nestedvirt.esxi.%s" % module: args, "delegate_to": "localhost", "register": register}
+    # The name is how the result comes back (callback_plugins/keep_results.py); register lets later tasks use it.
+    if check_mode:
+        task["check_mode"] = True
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+class Run:
+    def __init__(self, results, output, rc):
+        self.results = results
+        self.output = output
+        self.rc = rc
+
+    def __getitem__(self, name):
+        return self.results[name]
+
+
+class Lab:
+    def __init__(self, state: Path) -> None:
+        self.state = State(state)
+        self.inventory = self.state.inventory
+        hosts = yaml.safe_load(self.inventory.read_text())["all"]["children"]["esxi_hosts"]["hosts"]
+        self.hostvars = hosts
+
+    def address(self, host: str) -> str:
+        return self.hostvars[host]["ansible_host"]
+
+    def password(self, host: str) -> str:
+        return self.state.api_password(host).read_text().strip()
+
+    def vm(self, host: str, name: str) -> dict:
+        """hostd's own view of a VM (what the .vmx and the VM's process say), not the API's."""
+        rc, out = hostd.request(self.address(host), ["lab", "inventory"], timeout=30)
+        assert rc == 0, out
+        return next(v for v in json.loads(out)["vms"] if v["name"] == name)
+
+    def ssh_service(self, host: str) -> dict:
+        rc, out = hostd.request(self.address(host), ["lab", "status"], timeout=30)
+        assert rc == 0, out
+        return json.loads(out)["ssh"]
+
+    def api_calls(self, host: str) -> list[str]:
+        """What the API simulator asked hostd to change so far (power and vmx writes), in order."""
+        log = self.state.api_dir(host) / "vsphere.log"
+        return [line.split("hostd ", 1)[1] for line in log.read_text().splitlines() if "hostd [" in line]
+
+    def playbook(self, host, tasks, *flags, tmp_path, env=None, timeout=300) -> Run:
+        """Run ``tasks`` in a play on ``host``; each task's result comes back under the task's name."""
+        stamp = time.monotonic_ns()
+        results_file = tmp_path / ("results-%d.json" % stamp)
+        play = [
+            {
+                "name": "Test play",
+                "hosts": host,
+                "gather_facts": False,
+                "module_defaults": MODULE_DEFAULTS,
+                "tasks": tasks,
+            }
+        ]
+        playbook = tmp_path / ("play-%d.yml" % stamp)
+        playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+        environment = dict(
+            os.environ,
+            ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+            ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).with_name("callback_plugins")),
+            ANSIBLE_CALLBACKS_ENABLED="keep_results",
+            KEEP_RESULTS_FILE=str(results_file),
+        )
+        environment.update(env or {})
+        done = subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory), str(playbook), *flags],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        if not results_file.exists():
+            pytest.fail("the play ended without its results:\n%s" % output)
+        return Run(json.loads(results_file.read_text()), output, done.returncode)
+
+    @contextlib.contextmanager
+    def hostd_push(self, host: str):
+        """Stand-in for hostd pushing VM state changes to the API's property collector.
+
+        On ESXi, a VM that powers off by itself (the guest shut down) shows up at once in every
+        WaitForUpdatesEx. The lab's simulator only pulls hostd's state when a client reads, so a
+        waiting client never hears of it. Until the simulator does this itself, a second session
+        reads one VM property every 0.2 s while the block runs, which makes the simulator pull.
+        """
+        import ssl
+
+        from pyVim.connect import Disconnect, SmartConnect
+        from pyVmomi import vim
+
+        context = ssl.create_default_context(cafile=self.hostvars[host]["nestedvirt_api_ca_file"])
+        si = SmartConnect(host=self.address(host), port=443, user="root", pwd=self.password(host), sslContext=context)
+        view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.VirtualMachine], True)
+        some_vm = view.view[0]
+        stop = threading.Event()
+
+        def pump():
+            while not stop.wait(0.2):
+                with contextlib.suppress(Exception):
+                    some_vm.runtime.powerState  # noqa: B018 - the read is the point
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5)
+            with contextlib.suppress(Exception):
+                view.Destroy()
+                Disconnect(si)
+
+
+def port_open(address: str, port: int = 22, timeout: float = 1.0) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
