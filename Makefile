@@ -84,8 +84,11 @@ package: collection
 	@rm -rf .tmp/package && mkdir -p .tmp/package/collections
 	cd $(COLLECTION_DIR) && $(BIN)/ansible-galaxy collection build --force --output-path $(CURDIR)/.tmp/package
 	$(BIN)/ansible-galaxy collection install --force -p .tmp/package/collections .tmp/package/nestedvirt-esxi-*.tar.gz
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc nestedvirt.esxi.vmx > .tmp/package/vmx.doc
-	@grep -q 'nestedvirt.esxi.vmx' .tmp/package/vmx.doc && grep -q 'EXAMPLES' .tmp/package/vmx.doc && grep -q 'RETURN VALUES' .tmp/package/vmx.doc
+	for m in vmx ssh_service vm_nested_hv; do \
+	    ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc nestedvirt.esxi.$$m > .tmp/package/$$m.doc && \
+	    grep -q "nestedvirt.esxi.$$m" .tmp/package/$$m.doc && grep -q 'EXAMPLES' .tmp/package/$$m.doc && \
+	    grep -q 'RETURN VALUES' .tmp/package/$$m.doc || { echo "package: ansible-doc nestedvirt.esxi.$$m incomplete"; exit 1; }; \
+	done
 	@echo "package: built, installed, ansible-doc complete"
 
 lab-test: deps

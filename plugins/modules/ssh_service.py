@@ -58,6 +58,8 @@ attributes:
     membership:
       - nestedvirt.esxi.vsphere
 notes:
+  - The collection's tests run against simulated ESXi hosts; the vCenter path (O(esxi_hostname)) is not
+    covered by them yet.
   - In lockdown mode only users on the host's exception list may log in over SSH, even with the
     service running.
 seealso:

@@ -88,6 +88,8 @@ attributes:
     membership:
       - nestedvirt.esxi.vsphere
 notes:
+  - The collection's tests run against simulated ESXi hosts; the vCenter path (O(esxi_hostname)) is not
+    covered by them yet.
   - ESXi 5.0 has no per-VM setting (its API predates C(nestedHVEnabled)); nesting is allowed there for
     the whole host with C(vhv.allow = "TRUE") in C(/etc/vmware/config), which M(nestedvirt.esxi.vmx)
     can set over SSH.
