@@ -178,14 +178,6 @@ def ssl_context(validate_certs=True, ca_file=None):
         raise CertificateError("ca_file %s cannot be used as a PEM bundle: %s" % (ca_file, error)) from error
 
 
-def vm_path_to_file(vm_path):
-    """``[datastore1] dir/x.vmx`` -> ``/vmfs/volumes/datastore1/dir/x.vmx`` (None if not that shape)."""
-    if not vm_path or not vm_path.startswith("[") or "] " not in vm_path:
-        return None
-    datastore, relative = vm_path[1:].split("] ", 1)
-    return "/vmfs/volumes/%s/%s" % (datastore, relative)
-
-
 class VsphereClient:
     """One logged-in session; use as a context manager so the session is always logged out."""
 

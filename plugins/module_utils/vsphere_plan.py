@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
     HardwareVersionError,
     NestedHvUnsupportedError,
@@ -171,22 +173,18 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
 VMX_KEYS = dict(nestedHVEnabled="vhv.enable", vPMCEnabled="vpmc.enable")
 
 
-def nested_hv_restricted_hint(vmx_file, vmid, running, spec):
-    """For a free-license host that refused the reconfigure: the same change over SSH, spelled out."""
+def nested_hv_restricted_hint(vm_name, running, spec):
+    """For a free-license host that refused the change: the same change over SSH, spelled out.
+
+    The name is quoted as JSON, which YAML reads back unchanged whatever the name holds.
+    """
     settings = ", ".join(
         "%s: %s" % (VMX_KEYS[field], "true" if value else "false") for field, value in sorted(spec.items())
     )
+    first = "shut it down with nestedvirt.esxi.vm_power (state: shutdown), then " if running else ""
     return (
-        "%s the SSH path, which the license does not restrict: nestedvirt.esxi.vmx with path: %s and settings: "
-        "{%s} (it takes the .vmx path today; a later version selects VMs by name), then run "
-        "`vim-cmd vmsvc/reload %s` on the host so hostd reads the file again. SSH must be on for that; on this "
-        "license turn it on with %s or in %s."
-        % (
-            "Shut the VM down, then use" if running else "Use",
-            vmx_file or "<the VM's .vmx>",
-            settings,
-            vmid,
-            DCUI_SSH,
-            HOST_CLIENT_SSH,
-        )
+        "Use the SSH path instead, which the license does not restrict: %srun nestedvirt.esxi.vmx with "
+        "vm: %s and settings: {%s} (it edits the .vmx of the powered-off VM and has hostd reload it). SSH must "
+        "be on for that; on this license turn it on with %s or in %s."
+        % (first, json.dumps(vm_name, ensure_ascii=False), settings, DCUI_SSH, HOST_CLIENT_SSH)
     )

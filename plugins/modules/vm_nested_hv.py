@@ -24,7 +24,8 @@ description:
   - Does nothing, and never power-cycles, when the VM already has the wanted values.
   - The VM must be powered off for the change. Either shut it down before, or set O(power_cycle=true):
     the guest OS is then asked to shut down (through VMware Tools), the change is made, and the VM is
-    powered back on. A suspended VM is never power-cycled.
+    powered back on. A suspended VM is never power-cycled. The options and the vocabulary of
+    RV(power_operations) are those of M(nestedvirt.esxi.vm_power), its SSH counterpart.
 author:
   - nestedvirt.esxi maintainers (@nestedvirt)
 options:
@@ -63,13 +64,14 @@ options:
     default: false
   shutdown_timeout:
     description:
-      - Seconds to wait for the guest OS to power the VM off after being asked to shut down.
+      - With O(power_cycle), seconds to wait for the guest OS to power the VM off after being asked
+        to shut down.
     type: int
     default: 300
-  hard_power_off:
+  force:
     description:
-      - When the guest has not shut down within O(shutdown_timeout), or cannot be asked because
-        VMware Tools is not running, power the VM off without its consent (like pulling the plug).
+      - With O(power_cycle), power the VM off hard (like pulling the plug) when the graceful shutdown
+        is refused (VMware Tools not running) or does not finish within O(shutdown_timeout).
       - Without it, the module fails in that case and changes nothing.
     type: bool
     default: false
@@ -119,7 +121,7 @@ EXAMPLES = r"""
     vpmc_enabled: true
     power_cycle: true
     shutdown_timeout: 120
-    hard_power_off: true
+    force: true
   delegate_to: localhost
 
 - name: Set the connection once for every vSphere API module
@@ -182,11 +184,15 @@ power_cycled:
   returned: success
   type: bool
   sample: true
-hard_powered_off:
-  description: Whether the VM had to be powered off without the guest's consent (see O(hard_power_off)).
+power_operations:
+  description:
+    - The power operations sent, in order, as M(nestedvirt.esxi.vm_power) names them (V(shutdown),
+      V(off) for a hard power-off, V(on)); empty when none was needed. With check mode, those
+      that would be sent if the guest shuts down in time.
   returned: success
-  type: bool
-  sample: false
+  type: list
+  elements: str
+  sample: [shutdown, "on"]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -200,7 +206,6 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client imp
     VsphereClient,
     VsphereError,
     WaitTimeoutError,
-    vm_path_to_file,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_plan import (
     NESTED_HV_MIN_API,
@@ -217,7 +222,7 @@ ARGUMENT_SPEC = argument_spec(
     vpmc_enabled=dict(type="bool"),
     power_cycle=dict(type="bool", default=False),
     shutdown_timeout=dict(type="int", default=300),
-    hard_power_off=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
 )
 MUTUALLY_EXCLUSIVE = [("name", "moid")]
 REQUIRED_ONE_OF = [("name", "moid")]
@@ -246,51 +251,50 @@ def read_vm(client, vm):
     )
 
 
-def shut_down(client, vm, name, timeout, hard_power_off):
-    """Power the VM off, gracefully if at all possible; return True if it took a hard power-off."""
+def shut_down(client, vm, name, timeout, force, operations):
+    """Power the VM off, gracefully if at all possible; each power operation sent goes into ``operations``."""
+    operations.append("shutdown")
     try:
         client.shutdown_guest(vm, "asking the guest of VM %r to shut down" % name)
     except ToolsUnavailableError as error:
-        if not hard_power_off:
+        if not force:
             raise ToolsUnavailableError(
-                "%s Nothing was changed: shut the VM down yourself, or set hard_power_off: true to power it "
-                "off without the guest's consent." % error
+                "%s Nothing was changed: shut the VM down yourself, or set force: true to power it off hard." % error
             ) from None
-        return _hard_off(client, vm, "powering VM %r off (VMware Tools is not running)" % name)
+        return _hard_off(client, vm, "powering VM %r off (VMware Tools is not running)" % name, operations)
     try:
         client.wait_power_state(vm, "poweredOff", timeout)
-        return False
     except WaitTimeoutError:
-        if not hard_power_off:
+        if not force:
             raise WaitTimeoutError(
                 "VM %r did not power off within %d s of its guest being asked to shut down; nothing was changed "
                 "(the guest may still be shutting down, and the VM then stays off). Raise shutdown_timeout, or set "
-                "hard_power_off: true." % (name, timeout)
+                "force: true to power it off hard after the timeout." % (name, timeout)
             ) from None
-        return _hard_off(client, vm, "powering VM %r off after %d s waiting for the guest" % (name, timeout))
+        _hard_off(client, vm, "powering VM %r off after %d s waiting for the guest" % (name, timeout), operations)
 
 
-def _hard_off(client, vm, action):
+def _hard_off(client, vm, action, operations):
+    operations.append("off")
     try:
         client.power_off(vm, action)
     except PowerStateError:
         # The guest finished shutting down just now: off is off.
         if client.properties(vm, ["runtime.powerState"])["runtime.powerState"] != "poweredOff":
             raise
-        return False
-    return True
 
 
 def apply(client, vm, facts, plan, params):
-    """Make the change, power-cycling if the plan says so; return True if it took a hard power-off."""
+    """Make the change, power-cycling if the plan says so; return the power operations sent."""
     name = facts["name"]
-    hard = False
+    operations = []
     if plan.power_cycle:
-        hard = shut_down(client, vm, name, params["shutdown_timeout"], params["hard_power_off"])
+        shut_down(client, vm, name, params["shutdown_timeout"], params["force"], operations)
     try:
         client.reconfigure(vm, "reconfiguring VM %r" % name, **plan.spec)
     except VsphereError as error:
         if plan.power_cycle:  # it was running when we came: leave it running
+            operations.append("on")
             try:
                 client.power_on(vm, "powering VM %r back on" % name)
             except VsphereError as second:
@@ -299,8 +303,9 @@ def apply(client, vm, facts, plan, params):
                 error.args = ("%s The VM was shut down for the change and has been powered back on." % error,)
         raise
     if plan.power_cycle:
+        operations.append("on")
         client.power_on(vm, "powering VM %r back on" % name)
-    return hard
+    return operations
 
 
 def run(module, client):
@@ -311,15 +316,13 @@ def run(module, client):
     vm = client.find_vm(name=params["name"], moid=params["moid"], host=host)
     facts = read_vm(client, vm)
     plan = plan_nested_hv(facts, params["nested_hv_enabled"], params["vpmc_enabled"], params["power_cycle"])
-    hard = False
+    operations = ["shutdown", "on"] if plan.power_cycle else []
     after = plan.after
     if plan.changed and not module.check_mode:
         try:
-            hard = apply(client, vm, facts, plan, params)
+            operations = apply(client, vm, facts, plan, params)
         except RestrictedVersionError as error:
-            hint = nested_hv_restricted_hint(
-                vm_path_to_file(facts["vmx_path"]), facts["moid"], facts["power_state"] == "poweredOn", plan.spec
-            )
+            hint = nested_hv_restricted_hint(facts["name"], facts["power_state"] == "poweredOn", plan.spec)
             raise RestrictedVersionError("%s %s" % (error, hint)) from None
         now = read_vm(client, vm)  # what the host says, not what we hoped
         after = dict(nested_hv_enabled=bool(now["nested_hv_enabled"]), vpmc_enabled=bool(now["vpmc_enabled"]))
@@ -336,7 +339,7 @@ def run(module, client):
         before=plan.before,
         after=after,
         power_cycled=plan.power_cycle,
-        hard_powered_off=hard,
+        power_operations=operations,
     )
     if module._diff:
         result["diff"] = dict(before=plan.before, after=after)

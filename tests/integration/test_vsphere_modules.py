@@ -146,6 +146,7 @@ def test_power_cycle_ends_running_with_nesting(lab, tmp_path):
     )
     assert checked.rc == 0, checked.output
     assert checked["checked"]["changed"] is True and checked["checked"]["power_cycled"] is True
+    assert checked["checked"]["power_operations"] == ["shutdown", "on"]
     assert lab.vm("lic70", "on vm")["power"] == "poweredOn"
     assert lab.vm("lic70", "on vm")["nested_hv_enabled"] is False
 
@@ -161,10 +162,10 @@ def test_power_cycle_ends_running_with_nesting(lab, tmp_path):
     assert run.rc == 0, run.output
     applied, again = run["applied"], run["again"]
     assert applied["changed"] is True
-    assert applied["power_cycled"] is True and applied["hard_powered_off"] is False
+    assert applied["power_cycled"] is True and applied["power_operations"] == ["shutdown", "on"]
     assert applied["vm"]["power_state"] == "poweredOn"
     assert applied["after"]["nested_hv_enabled"] is True
-    assert again["changed"] is False and again["power_cycled"] is False
+    assert again["changed"] is False and again["power_cycled"] is False and again["power_operations"] == []
     vm = lab.vm("lic70", "on vm")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is True
     vmid = vm["vmid"]
@@ -185,16 +186,16 @@ def test_guest_that_ignores_shutdown(lab, tmp_path):
     assert refused["timeout"]["msg"] == (
         "VM 'timid' did not power off within 2 s of its guest being asked to shut down; nothing was changed "
         "(the guest may still be shutting down, and the VM then stays off). Raise shutdown_timeout, or set "
-        "hard_power_off: true."
+        "force: true to power it off hard after the timeout."
     )
     vm = lab.vm("lic70", "timid")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is False
 
-    task = api("vm_nested_hv", "hard", name="stubborn", power_cycle=True, shutdown_timeout=2, hard_power_off=True)
+    task = api("vm_nested_hv", "hard", name="stubborn", power_cycle=True, shutdown_timeout=2, force=True)
     with lab.hostd_push("lic70"):
         run = lab.playbook("lic70", [task], tmp_path=tmp_path)
     assert run.rc == 0, run.output
-    assert run["hard"]["changed"] is True and run["hard"]["hard_powered_off"] is True
+    assert run["hard"]["changed"] is True and run["hard"]["power_operations"] == ["shutdown", "off", "on"]
     vm = lab.vm("lic70", "stubborn")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is True
 
@@ -207,17 +208,16 @@ def test_vm_without_tools(lab, tmp_path):
     )
     message = refused["refused"]["msg"]
     assert message.startswith("asking the guest of VM 'no tools' to shut down failed: VMware Tools is not running")
-    assert message.endswith("Nothing was changed: shut the VM down yourself, or set hard_power_off: true to power it "
-                             "off without the guest's consent.")  # fmt: skip
+    assert message.endswith("Nothing was changed: shut the VM down yourself, or set force: true to power it off hard.")
     assert lab.vm("lic70", "no tools")["power"] == "poweredOn"
 
     run = lab.playbook(
         "lic70",
-        [api("vm_nested_hv", "hard", name="no tools", power_cycle=True, hard_power_off=True, vpmc_enabled=True)],
+        [api("vm_nested_hv", "hard", name="no tools", power_cycle=True, force=True, vpmc_enabled=True)],
         tmp_path=tmp_path,
     )
     assert run.rc == 0, run.output
-    assert run["hard"]["hard_powered_off"] is True
+    assert run["hard"]["power_operations"] == ["shutdown", "off", "on"]
     assert run["hard"]["after"] == {"nested_hv_enabled": True, "vpmc_enabled": True}
     vm = lab.vm("lic70", "no tools")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is True
@@ -272,19 +272,17 @@ def test_free_license_points_at_the_ssh_path(lab, tmp_path):
     run = lab.playbook("free80", tasks, tmp_path=tmp_path)
     endpoint = "%s:443" % lab.address("free80")
     off, on = run["off"]["msg"], run["on"]["msg"]
-    vmid = lab.vm("free80", "free off")["vmid"]
     assert off.startswith("%s: %s, so reconfiguring VM 'free off' was refused" % (endpoint, FREE_MESSAGE))
-    assert (
-        "Use the SSH path, which the license does not restrict: nestedvirt.esxi.vmx with path: "
-        "/vmfs/volumes/datastore1/free off/free off.vmx and settings: {vhv.enable: true} (it takes the .vmx path "
-        "today; a later version selects VMs by name), then run `vim-cmd vmsvc/reload %d` on the host" % vmid
-    ) in off
-    assert DCUI in off and HOST_CLIENT in off
+    assert off.endswith(
+        'Use the SSH path instead, which the license does not restrict: run nestedvirt.esxi.vmx with vm: "free off" '
+        "and settings: {vhv.enable: true} (it edits the .vmx of the powered-off VM and has hostd reload it). SSH must "
+        "be on for that; on this license turn it on with %s or in the %s." % (DCUI, HOST_CLIENT)
+    )
     # The running VM: refused at the first write (the shutdown), so it is still running.
     assert on.startswith(
         "%s: %s, so asking the guest of VM 'free on' to shut down was refused" % (endpoint, FREE_MESSAGE)
     )
-    assert "Shut the VM down, then use the SSH path" in on
+    assert "shut it down with nestedvirt.esxi.vm_power (state: shutdown), then run nestedvirt.esxi.vmx" in on
     assert lab.vm("free80", "free on")["power"] == "poweredOn"
     assert lab.vm("free80", "free off")["nested_hv_enabled"] is False
 

@@ -32,7 +32,6 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client imp
     VsphereError,
     ssl_context,
     translate_error,
-    vm_path_to_file,
 )
 
 ENDPOINT = "esxi01:443"
@@ -280,20 +279,3 @@ def test_validation_off_checks_nothing(tmp_path):
 def test_validation_on_checks_name_and_chain(certificate):
     context = ssl_context(True, str(certificate[0]))
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-
-
-# --- paths --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("vm_path", "expected"),
-    [
-        ("[datastore1] Lab VM 1/Lab VM 1.vmx", "/vmfs/volumes/datastore1/Lab VM 1/Lab VM 1.vmx"),
-        ("[datastore1 (4)] sap-router/win2k8x64.vmx", "/vmfs/volumes/datastore1 (4)/sap-router/win2k8x64.vmx"),
-        ("", None),
-        (None, None),
-        ("/vmfs/volumes/x/y.vmx", None),
-    ],
-)
-def test_datastore_paths_become_files(vm_path, expected):
-    assert vm_path_to_file(vm_path) == expected

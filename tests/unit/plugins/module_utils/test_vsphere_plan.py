@@ -1,6 +1,7 @@
 """What the vSphere API modules decide from what they read (no server involved)."""
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -203,15 +204,19 @@ def test_esxi_50_points_at_vhv_allow():
 
 
 def test_free_license_hint_spells_out_the_ssh_path():
-    hint = nested_hv_restricted_hint(
-        "/vmfs/volumes/datastore1/Lab VM 1/Lab VM 1.vmx", "7", False, {"nestedHVEnabled": True, "vPMCEnabled": False}
+    hint = nested_hv_restricted_hint("Lab VM 1", False, {"nestedHVEnabled": True, "vPMCEnabled": False})
+    assert hint.startswith(
+        'Use the SSH path instead, which the license does not restrict: run nestedvirt.esxi.vmx with vm: "Lab VM 1" '
+        "and settings: {vhv.enable: true, vpmc.enable: false}"
     )
-    assert hint.startswith("Use the SSH path")
-    assert "nestedvirt.esxi.vmx with path: /vmfs/volumes/datastore1/Lab VM 1/Lab VM 1.vmx" in hint
-    assert "settings: {vhv.enable: true, vpmc.enable: false}" in hint
-    assert "a later version selects VMs by name" in hint
-    assert "`vim-cmd vmsvc/reload 7`" in hint
     assert "DCUI (Troubleshooting Options > Enable SSH)" in hint
     assert "Host Client (Host > Actions > Services > Enable Secure Shell (SSH))" in hint
-    running = nested_hv_restricted_hint(None, "7", True, {"nestedHVEnabled": True})
-    assert running.startswith("Shut the VM down, then use the SSH path") and "path: <the VM's .vmx>" in running
+    running = nested_hv_restricted_hint("x", True, {"nestedHVEnabled": True})
+    assert "shut it down with nestedvirt.esxi.vm_power (state: shutdown), then run nestedvirt.esxi.vmx" in running
+
+
+@pytest.mark.parametrize("name", ["a: b", 'say "hi"', "back\\slash", "tab\there", "ünï"])
+def test_the_vm_name_in_the_hint_reads_back_as_yaml(name):
+    hint = nested_hv_restricted_hint(name, False, {"nestedHVEnabled": True})
+    quoted = hint.split("vm: ", 1)[1].split(" and settings:", 1)[0]
+    assert yaml.safe_load("vm: %s" % quoted) == {"vm": name}
