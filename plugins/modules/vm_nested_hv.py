@@ -22,7 +22,7 @@ description:
   - Reads the VM, its host's C(capability.nestedHVSupported) and the VM's virtual hardware version
     (9 or later is needed), and fails with a message of its own for each thing that stands in the way.
   - Does nothing, and never power-cycles, when the VM already has the wanted values.
-  - The VM must be powered off for the change. Either shut it down before, or set O(power_cycle=true):
+  - The VM must be powered off for the change. Either shut it down before, or set O(power_cycle=true);
     the guest OS is then asked to shut down (through VMware Tools), the change is made, and the VM is
     powered back on. A suspended VM is never power-cycled. The options and the vocabulary of
     RV(power_operations) are those of M(nestedvirt.esxi.vm_power), its SSH counterpart.

@@ -48,7 +48,7 @@ def translate(error, action="starting service TSM-SSH"):
 
 def test_restricted_version_says_the_license_makes_the_api_read_only():
     error = translate(vim.fault.RestrictedVersion(msg=RESTRICTED))
-    assert type(error) is RestrictedVersionError
+    assert error.__class__ is RestrictedVersionError
     text = str(error)
     assert text.startswith("esxi01:443: ")
     assert "free ESXi" in text and "read-only" in text
@@ -58,13 +58,13 @@ def test_restricted_version_says_the_license_makes_the_api_read_only():
 
 def test_invalid_login_is_an_authentication_error():
     error = translate(vim.fault.InvalidLogin(msg="Cannot complete login due to an incorrect user name or password."))
-    assert type(error) is AuthenticationError
+    assert error.__class__ is AuthenticationError
     assert "user name or password is wrong" in str(error)
 
 
 def test_a_lost_session_is_an_authentication_error_too():
     error = translate(vim.fault.NotAuthenticated(msg="The session is not authenticated."), "reading name")
-    assert type(error) is AuthenticationError
+    assert error.__class__ is AuthenticationError
     assert "session ended" in str(error) and "reading name" in str(error)
 
 
@@ -73,7 +73,7 @@ def test_missing_privilege_is_named():
         msg="Permission to perform this operation was denied.", privilegeId="Host.Config.Service"
     )
     error = translate(fault)
-    assert type(error) is PermissionDeniedError
+    assert error.__class__ is PermissionDeniedError
     assert "Host.Config.Service" in str(error)
 
 
@@ -82,7 +82,7 @@ def test_tools_unavailable_is_a_power_state_error_of_its_own():
         msg="Cannot complete operation because VMware Tools is not running in this virtual machine."
     )
     error = translate(fault, "asking the guest of VM 'x' to shut down")
-    assert type(error) is ToolsUnavailableError
+    assert error.__class__ is ToolsUnavailableError
     assert isinstance(error, PowerStateError)
     assert str(error).startswith("asking the guest of VM 'x' to shut down failed: VMware Tools is not running")
 
@@ -94,7 +94,7 @@ def test_invalid_power_state_names_the_state_found():
         requestedState="poweredOff",
     )
     error = translate(fault, "reconfiguring VM 'x'")
-    assert type(error) is PowerStateError
+    assert error.__class__ is PowerStateError
     assert "(it is poweredOn)" in str(error)
 
 
@@ -106,12 +106,12 @@ def test_invalid_power_state_names_the_state_found():
     ],
 )
 def test_objects_that_are_gone_are_not_found(fault):
-    assert type(translate(fault, "reading name")) is NotFoundError
+    assert translate(fault, "reading name").__class__ is NotFoundError
 
 
 def test_other_faults_keep_their_message_and_name():
     error = translate(vmodl.fault.SystemError(msg="A general system error occurred: disk full", reason="disk full"))
-    assert type(error) is VsphereError
+    assert error.__class__ is VsphereError
     assert str(error) == ("starting service TSM-SSH failed: A general system error occurred: disk full (SystemError).")
 
 
@@ -135,7 +135,7 @@ def test_typed_errors_pass_through_unchanged():
 
 def test_anything_else_is_a_vsphere_error_with_its_type():
     error = translate(ValueError("odd"))
-    assert type(error) is VsphereError
+    assert error.__class__ is VsphereError
     assert str(error) == "starting service TSM-SSH failed: ValueError: odd."
 
 
@@ -226,7 +226,7 @@ def test_a_trusted_server_that_is_not_vsphere_is_a_connect_error(https_server, c
         trust = {"ca_file": str(certificate[0])}
     with pytest.raises(ConnectError) as caught:
         connect(port=https_server, **trust)
-    assert type(caught.value) is ConnectError
+    assert caught.value.__class__ is ConnectError
     assert "127.0.0.1:%d: " % https_server in str(caught.value)
     assert "not a VIM server" in str(caught.value)
 
