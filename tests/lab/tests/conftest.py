@@ -1,0 +1,140 @@
+"""The lab suite's shared lab: `esxilab up` once per session (suite-lab.yml), `down` at the end.
+
+`down` must leave nothing behind; the session teardown fails the run when it does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+LAB_DIR = Path(__file__).resolve().parents[1]
+if str(LAB_DIR) not in sys.path:
+    sys.path.insert(0, str(LAB_DIR))
+
+from labkit import config as cfgmod  # noqa: E402
+from labkit import hostd  # noqa: E402
+
+ESXILAB = LAB_DIR / "esxilab"
+SUITE_CONFIG = Path(__file__).with_name("suite-lab.yml")
+
+
+def free_nets(raw: dict) -> dict:
+    """`raw` (a config) moved to the first pair of 127.0.X.0/24 nets nobody listens on (other
+    developers' labs and tests may run on this machine at the same time)."""
+    from labkit.cli import address_busy
+
+    for x in range(110, 250, 20):
+        candidate = {**raw, "lab": {**raw.get("lab", {}), "host_net": f"127.0.{x}.0", "guest_net": f"127.0.{x + 10}.0"}}
+        lab = cfgmod.normalise(candidate)
+        ports = [(h.address, p) for h in lab.hosts for p in (22, cfgmod.HOSTD_PORT, cfgmod.API_PORT)]
+        ports += [(vm.address, 22) for _, vm in lab.guests()]
+        if not any(address_busy(a, p) for a, p in ports):
+            return candidate
+    raise RuntimeError("no free 127.0.X.0/24 nets for the lab")
+
+
+def esxilab(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+class Lab:
+    """A running lab, as the tests use it."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.config = cfgmod.load(state / "config.json")
+
+    def host(self, name: str) -> cfgmod.Host:
+        return self.config.host(name)
+
+    def ssh_argv(self, address: str, command: str, *extra: str) -> list[str]:
+        return [
+            "ssh",
+            "-o",
+            f"UserKnownHostsFile={self.state / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+            str(self.state / "keys" / "id_ed25519"),
+            *extra,
+            f"root@{address}",
+            command,
+        ]
+
+    def ssh(self, host: str, command: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
+        """Run one command on an ESXi host (by name) or a guest (by inventory name) over SSH."""
+        address = self.address(host)
+        r = subprocess.run(self.ssh_argv(address, command), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{host}: {command!r} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def address(self, name: str) -> str:
+        for h in self.config.hosts:
+            if h.name == name:
+                return h.address
+        for _, vm in self.config.guests():
+            if vm.inventory_name == name:
+                return vm.address
+        raise KeyError(name)
+
+    def hostd(self, host: str, *argv: str) -> tuple[int, str]:
+        return hostd.request(self.host(host).address, list(argv), timeout=60)
+
+    def status(self, host: str) -> dict:
+        rc, out = self.hostd(host, "lab", "status")
+        assert rc == 0, out
+        return json.loads(out)
+
+    def vm_status(self, host: str, vmid: int) -> dict:
+        return next(v for v in self.status(host)["vms"] if v["vmid"] == vmid)
+
+    def power(self, host: str, vmid: int) -> str:
+        rc, out = self.hostd(host, "vim-cmd", "vmsvc/power.getstate", str(vmid))
+        return out.splitlines()[-1] if rc == 0 else out
+
+    def wait_power(self, host: str, vmid: int, state: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.power(host, vmid) != state:
+            assert time.monotonic() < deadline, f"{host} vmid {vmid} not {state!r} after {timeout} s"
+            time.sleep(0.2)
+
+    def wait_tools(self, host: str, vmid: int, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.vm_status(host, vmid)["tools_running"]:
+            assert time.monotonic() < deadline, f"{host} vmid {vmid}: no Tools after {timeout} s"
+            time.sleep(0.3)
+
+    def commands(self, host: str) -> list[dict]:
+        f = self.state / "logs" / f"{host}.commands.jsonl"
+        return [json.loads(line) for line in f.read_text().splitlines()] if f.exists() else []
+
+    def fault(self, host: str, *argv: str) -> None:
+        rc, out = self.hostd(host, "lab", "fault", *argv)
+        assert rc == 0, out
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    state = tmp_path_factory.mktemp("esxilab-suite")
+    config = state.with_name(state.name + ".yml")
+    config.write_text(yaml.safe_dump(free_nets(yaml.safe_load(SUITE_CONFIG.read_text()))))
+    t0 = time.monotonic()
+    r = esxilab("up", "--config", config, "--dir", state)
+    if r.returncode != 0:
+        pytest.fail(f"esxilab up failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    print(f"\nlab suite: up in {time.monotonic() - t0:.1f} s ({state})")
+    yield Lab(state)
+    r = esxilab("down", "--dir", state)
+    assert r.returncode == 0, f"esxilab down left something behind:\n{r.stdout}\n{r.stderr}"
