@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a VM needs for nesting to be on (or off), decided from host_info facts alone.
+
+The roles ask this before touching anything, so a VM that is already as wanted costs no round
+trip and is never power-cycled. The plan says which .vmx keys to set or remove, whether the host
+needs vhv.allow (ESXi 5.0), whether the VM must be off for the change, and why.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_select import select_vm
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import values_equal
+
+# Opt-in extras and the vmx key each one sets.
+EXTRAS = {
+    "vpmc": ("vpmc.enable", "TRUE"),  # virtual CPU performance counters
+    "hide_hypervisor": ("hypervisor.cpuid.v0", "FALSE"),  # Hyper-V in the guest wants this
+    "hardware_mmu": None,  # CPU/MMU virtualization = hardware: two keys, below
+}
+HARDWARE_MMU = {"monitor.virtual_mmu": "hardware", "monitor.virtual_exec": "hardware"}
+
+
+class PlanError(ValueError):
+    """The facts do not allow a plan (unknown VM, facts missing)."""
+
+
+def _differs(current, wanted):
+    return current is None or not values_equal(current, wanted)
+
+
+def nesting_plan(
+    facts, vm_name, state="enabled", vpmc=False, hide_hypervisor=False, hardware_mmu=False, host_switch_changed=False
+):
+    """The plan for one VM, from the host's nestedvirt_esxi facts.
+
+    ``host_switch_changed``: this run has just set vhv.allow on the (ESXi 5.0) host, so its running
+    VMs need a power cycle to see it even though the facts now say the switch is on.
+    """
+    if not facts or "vms" not in facts:
+        raise PlanError("no nestedvirt_esxi facts for the VM's ESXi host: run nestedvirt.esxi.host_info on it first")
+    vm = select_vm(facts["vms"], name=vm_name)
+    method = facts["nesting"]["method"]
+    current = vm.get("vmx", {})
+    wanted_on = state == "enabled"
+    vmx_settings = {}
+    vmx_remove = []
+    host_settings = {}
+
+    if method == "host":
+        # ESXi 5.0: only the host-wide switch exists; it is set (never cleared: other VMs may use it).
+        if wanted_on and not facts["nesting"].get("host_vhv_allow"):
+            host_settings["vhv.allow"] = "TRUE"
+    elif wanted_on:
+        if _differs(current.get("vhv.enable"), "TRUE"):
+            vmx_settings["vhv.enable"] = "TRUE"
+    elif current.get("vhv.enable") is not None and not values_equal(current["vhv.enable"], "FALSE"):
+        vmx_remove.append("vhv.enable")
+
+    extras = {"vpmc": vpmc, "hide_hypervisor": hide_hypervisor}
+    for option, (key, value) in ((k, EXTRAS[k]) for k in ("vpmc", "hide_hypervisor")):
+        if wanted_on and extras[option] and _differs(current.get(key), value):
+            vmx_settings[key] = value
+        elif not wanted_on and current.get(key) is not None:
+            vmx_remove.append(key)
+    for key, value in HARDWARE_MMU.items():
+        if wanted_on and hardware_mmu and _differs(current.get(key), value):
+            vmx_settings[key] = value
+        elif not wanted_on and current.get(key) is not None:
+            vmx_remove.append(key)
+
+    hardware = vm.get("hardware_version") or 0
+    needs_upgrade = bool(method == "vm" and wanted_on and hardware < facts["nesting"]["min_hardware_version"])
+    vm_change = bool(vmx_settings or vmx_remove)
+    # A running VM only sees a new configuration after a power cycle; on 5.0 the host switch
+    # reaches a VM the same way.
+    host_change = bool(host_settings or (method == "host" and wanted_on and host_switch_changed))
+    needs_power_cycle = bool((vm_change or host_change) and vm.get("power_state") != "poweredOff")
+    reasons = []
+    if host_settings:
+        reasons.append("the host needs vhv.allow = TRUE in /etc/vmware/config (ESXi 5.0)")
+    elif host_change:
+        reasons.append("the host's vhv.allow was just turned on; the VM sees it after a power cycle (ESXi 5.0)")
+    if vmx_settings:
+        reasons.append("the .vmx needs %s" % ", ".join("%s = %s" % item for item in sorted(vmx_settings.items())))
+    if vmx_remove:
+        reasons.append("the .vmx must lose %s" % ", ".join(sorted(vmx_remove)))
+    if needs_upgrade:
+        reasons.append("virtual hardware %s is below the %d that vhv.enable needs" % (hardware, 9))
+    return {
+        "vmid": vm["vmid"],
+        "vm_name": vm["name"],
+        "method": method,
+        "power_state": vm.get("power_state"),
+        "hardware_version": hardware,
+        "vmx_settings": vmx_settings,
+        "vmx_remove": sorted(vmx_remove),
+        "host_settings": host_settings,
+        "needs_upgrade": needs_upgrade,
+        "needs_change": bool(vm_change or host_change),
+        "needs_power_cycle": needs_power_cycle,
+        "reasons": reasons,
+    }
