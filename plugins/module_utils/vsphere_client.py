@@ -182,7 +182,6 @@ class VsphereClient:
     """One logged-in session; use as a context manager so the session is always logged out."""
 
     def __init__(self, hostname, username, password, port=443, validate_certs=True, ca_file=None):
-        self.hostname = hostname
         self.endpoint = "%s:%s" % (hostname, port)
         self._login = dict(host=hostname, port=port, user=username, pwd=password)
         self._context = ssl_context(validate_certs, ca_file)
@@ -232,10 +231,6 @@ class VsphereClient:
     @property
     def api_version(self):
         return self._content.about.apiVersion
-
-    @property
-    def product(self):
-        return self._content.about.fullName
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -261,7 +261,8 @@ def shut_down(client, vm, name, timeout, force, operations):
             raise ToolsUnavailableError(
                 "%s Nothing was changed: shut the VM down yourself, or set force: true to power it off hard." % error
             ) from None
-        return _hard_off(client, vm, "powering VM %r off (VMware Tools is not running)" % name, operations)
+        _hard_off(client, vm, "powering VM %r off (VMware Tools is not running)" % name, operations)
+        return
     try:
         client.wait_power_state(vm, "poweredOff", timeout)
     except WaitTimeoutError:
