@@ -50,6 +50,12 @@ options:
         self-signed certificate (C(/etc/vmware/ssl/rui.crt) on ESXi) or the vCenter's root CA.
       - Ignored when O(validate_certs=false).
     type: path
+attributes:
+  action_group:
+    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options.
+    support: full
+    membership:
+      - nestedvirt.esxi.vsphere
 requirements:
   - pyvmomi (tested with 9.1)
 notes:
@@ -57,4 +63,6 @@ notes:
     talk to the vSphere API over HTTPS."
   - "Set the connection options once for all of them with
     C(module_defaults: {group/nestedvirt.esxi.vsphere: {...}})."
+  - The collection's tests run against simulated ESXi hosts; connecting through vCenter is not
+    covered by them yet.
 """

@@ -52,14 +52,7 @@ attributes:
   diff_mode:
     description: Shows the service's state and policy before and after.
     support: full
-  action_group:
-    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - nestedvirt.esxi.vsphere
 notes:
-  - The collection's tests run against simulated ESXi hosts; the vCenter path (O(esxi_hostname)) is not
-    covered by them yet.
   - In lockdown mode only users on the host's exception list may log in over SSH, even with the
     service running.
 seealso:

@@ -84,14 +84,7 @@ attributes:
   diff_mode:
     description: Shows nested_hv_enabled and vpmc_enabled before and after.
     support: full
-  action_group:
-    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - nestedvirt.esxi.vsphere
 notes:
-  - The collection's tests run against simulated ESXi hosts; the vCenter path (O(esxi_hostname)) is not
-    covered by them yet.
   - ESXi 5.0 has no per-VM setting (its API predates C(nestedHVEnabled)); nesting is allowed there for
     the whole host with C(vhv.allow = "TRUE") in C(/etc/vmware/config), which M(nestedvirt.esxi.vmx)
     can set over SSH.
