@@ -14,7 +14,7 @@ short_description: Power an ESXi VM off, shut it down gracefully or power it on,
 version_added: 0.1.0
 description:
   - Brings a VM registered on an ESXi host to a power state with C(vim-cmd), in one SSH round
-    trip per operation, the waiting included: the host itself waits for the shutdown to finish or
+    trip per operation, the waiting included. The host itself waits for the shutdown to finish or
     for VMware Tools to report an address, in short naps, instead of the controller polling.
   - A VM already in the wanted state gets no power command and the task reports no change.
   - Returns the state before and after, so a play can put the VM back as it found it.

@@ -150,10 +150,10 @@ def test_getallvms_round_trips_rendered_rows(rows):
         line = "%-6d %-34s [datastore1] %s/%s.vmx  otherGuest  vmx-%02d  %s" % (index, name, name, name, hw, annotation)
         rendered.append(line)
     vms, _ = parse_getallvms(HEADER + "\n" + "\n".join(rendered) + "\n")
-    continuation_rows = sum(a.count("\n") for _, a, _ in rows)
+    continuation_rows = sum(row[1].count("\n") for row in rows)
     if continuation_rows == 0:
-        assert [vm["name"] for vm in vms] == [name for name, _, _ in rows]
-        assert [vm["hardware_version"] for vm in vms] == [hw for _, _, hw in rows]
+        assert [vm["name"] for vm in vms] == [row[0] for row in rows]
+        assert [vm["hardware_version"] for vm in vms] == [row[2] for row in rows]
     assert vms[0]["name"] == rows[0][0]
 
 

@@ -1,0 +1,193 @@
+"""The SSH host modules on the lab: ESXi 5.0, 5.5, 6.7 and 8.0, check -> apply -> idempotent.
+
+Every module runs through the real `ansible-playbook` over real SSH to the lab's hosts; the lab's
+log of SSH commands is the witness for round trips.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from vsphere_lab import Lab, esxilab, free_networks
+
+pytestmark = pytest.mark.lab
+
+HOSTILE = 'Lab "VM" $(touch /tmp/pwned); 1'
+CANARY = Path("/tmp/pwned")
+RELEASES = {"e50": "5.0.0", "e55": "5.5.0", "e67": "6.7.0", "e80": "8.0.1"}
+
+
+def _config():
+    hosts = []
+    for name, version in RELEASES.items():
+        vms = [{"name": "vm-a", "guest": "none", "power": "on", "hardware_version": 8 if name == "e50" else 10}]
+        hosts.append({"name": name, "version": version, "ssh": True, "vms": vms})
+    hosts[2]["vms"] += [
+        {"name": HOSTILE, "guest": "none", "power": "on", "annotation": "line one\nline two\n\n12 not a vmid"},
+        {"name": "old hw", "guest": "none", "power": "off", "hardware_version": 8},
+        {"name": "busy", "guest": "none", "power": "on"},
+    ]
+    return {"lab": {"ready_timeout": 120}, "hosts": hosts}
+
+
+@pytest.fixture(scope="module")
+def ssh_lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssh-lab")
+    config, state = root / "lab.yml", root / "state"
+    lab_config = _config()
+    for host_net, guest_net in free_networks():
+        lab_config["lab"].update(host_net=host_net, guest_net=guest_net)
+        config.write_text(yaml.safe_dump(lab_config, sort_keys=False))
+        up = esxilab("up", "--config", config, "--dir", state)
+        if up.returncode == 0 or "lab addresses in use" not in up.stdout + up.stderr:
+            break
+    if up.returncode != 0:
+        esxilab("down", "--dir", state)
+        pytest.fail("esxilab up failed:\n%s\n%s" % (up.stdout, up.stderr))
+    try:
+        yield Lab(state)
+    finally:
+        down = esxilab("down", "--dir", state)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def commands(lab, host):
+    """The SSH commands the host ran so far (the lab's log)."""
+    log = lab.state.logs / ("%s.commands.jsonl" % host)
+    return [json.loads(line)["command"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def play(lab, host, tasks, tmp_path, *flags):
+    """Run tasks on one host after host_info; returns (results, commands the tasks sent)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    before = len(commands(lab, host))
+    run = lab.playbook(host, [{"name": "facts", "nestedvirt.esxi.host_info": {}}] + tasks, *flags, tmp_path=tmp_path)
+    sent = commands(lab, host)[before:]
+    return run, sent[1:]  # the first command is host_info's
+
+
+def each_host(function, hosts=RELEASES):
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        return dict(zip(hosts, pool.map(function, hosts), strict=True))
+
+
+def quartet(lab, host, task, tmp_path):
+    """check, apply, apply again: the three runs' results and the commands each sent."""
+    runs = []
+    for flags in (["--check"], [], []):
+        run, sent = play(lab, host, [dict(task, name="step")], tmp_path / ("%s-%d" % (host, len(runs))), *flags)
+        assert run.rc == 0, run.output
+        runs.append((run["step"], sent))
+    return runs
+
+
+def test_host_info_one_round_trip_everywhere(ssh_lab, tmp_path):
+    def check(host):
+        run, sent = play(ssh_lab, host, [], tmp_path / host)
+        facts = run["facts"]["host"]
+        assert facts["version"] == RELEASES[host]
+        assert facts["nesting"]["method"] == ("host" if host == "e50" else "vm")
+        assert run["facts"]["changed"] is False
+        return facts
+
+    facts = each_host(check)
+    assert {vm["name"] for vm in facts["e67"]["vms"]} == {"vm-a", HOSTILE, "old hw", "busy"}
+    hostile = next(vm for vm in facts["e67"]["vms"] if vm["name"] == HOSTILE)
+    assert hostile["annotation"] == "line one\nline two\n\n12 not a vmid"
+    assert facts["e80"]["python"] and not facts["e50"]["python"]
+
+
+def test_modules_check_apply_idempotent_on_every_release(ssh_lab, tmp_path):
+    shutdown = {"nestedvirt.esxi.vm_power": {"name": "vm-a", "state": "shutdown", "timeout": 60}}
+    power_on = {"nestedvirt.esxi.vm_power": {"name": "vm-a", "state": "poweredon", "wait_for_ip": False}}
+
+    def configure(host):
+        if host == "e50":  # ESXi 5.0: host-wide vhv.allow
+            return {"nestedvirt.esxi.vmx": {"path": "/etc/vmware/config", "settings": {"vhv.allow": True}}}
+        return {"nestedvirt.esxi.vmx": {"vm": "vm-a", "settings": {"vhv.enable": True}}}
+
+    def chain(host):
+        steps = {}
+        for label, task in (("shutdown", shutdown), ("configure", configure(host)), ("power_on", power_on)):
+            steps[label] = quartet(ssh_lab, host, task, tmp_path / label)
+        return steps
+
+    for host, steps in each_host(chain).items():
+        for label, ((checked, check_sent), (applied, apply_sent), (again, again_sent)) in steps.items():
+            where = "%s %s" % (host, label)
+            assert (checked["changed"], applied["changed"], again["changed"]) == (True, True, False), where
+            # check mode and the idempotent run only read; apply writes
+            assert len(check_sent) == 1 and len(again_sent) == 1, where
+            expected = 2 if label == "configure" else 1  # vmx: read, then write (+ reload)
+            assert len(apply_sent) == expected, (where, apply_sent)
+        assert not any("power." in c and "getstate" not in c for c in steps["shutdown"][2][1]), host
+        assert steps["shutdown"][1][0]["power_state"] == "poweredOff"
+        assert steps["power_on"][1][0]["power_state"] == "poweredOn"
+    vm = ssh_lab.vm("e80", "vm-a")
+    assert vm["power"] == "poweredOn"
+
+
+def test_hostile_name_found_shut_down_edited_reloaded_powered_on(ssh_lab, tmp_path):
+    CANARY.unlink(missing_ok=True)
+    run, sent = play(
+        ssh_lab,
+        "e67",
+        [
+            {"name": "down", "nestedvirt.esxi.vm_power": {"name": HOSTILE, "state": "shutdown", "timeout": 60}},
+            {"name": "edit", "nestedvirt.esxi.vmx": {"vm": HOSTILE, "settings": {"vhv.enable": True}}},
+            {"name": "up", "nestedvirt.esxi.vm_power": {"name": HOSTILE, "state": "poweredon", "wait_for_ip": False}},
+        ],
+        tmp_path,
+    )
+    assert run.rc == 0, run.output
+    assert run["down"]["operations"] == ["shutdown"]
+    assert run["edit"]["reloaded"] is True and run["edit"]["values"]["vhv.enable"]["after"] == "TRUE"
+    assert run["up"]["power_state"] == "poweredOn"
+    assert len(sent) == 4  # shutdown, read, write + reload, power on
+    assert "vmsvc/reload" in sent[2]
+    time.sleep(0.5)
+    assert not CANARY.exists()
+
+
+def host_file(lab, host, path):
+    """A file's bytes as the host sees them (datastores live in the host's own mount namespace)."""
+    done = esxilab("ssh", "--dir", lab.state.root, host, "cat '%s'" % path)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_running_vm_is_refused_and_untouched(ssh_lab, tmp_path):
+    vmx = "/vmfs/volumes/datastore1/busy/busy.vmx"
+    vmx_before = host_file(ssh_lab, "e67", vmx)
+    run, sent = play(
+        ssh_lab,
+        "e67",
+        [{"name": "edit", "nestedvirt.esxi.vmx": {"vm": "busy", "settings": {"vhv.enable": True}}}],
+        tmp_path,
+    )
+    assert run.rc != 0
+    assert "is poweredOn" in run["edit"]["msg"] and "only edited while it is powered off" in run["edit"]["msg"]
+    assert len(sent) == 1
+    assert host_file(ssh_lab, "e67", vmx) == vmx_before
+
+
+def test_hardware_8_is_refused_then_upgraded(ssh_lab, tmp_path):
+    task = {"nestedvirt.esxi.vmx": {"vm": "old hw", "settings": {"vhv.enable": True}}}
+    run, _ = play(ssh_lab, "e67", [dict(task, name="edit")], tmp_path / "refused")
+    assert run.rc != 0
+    assert "virtual hardware version 8; vhv.enable needs 9 or later" in run["edit"]["msg"]
+    assert "upgrade_hardware: true" in run["edit"]["msg"]
+
+    task["nestedvirt.esxi.vmx"]["upgrade_hardware"] = True
+    run, sent = play(ssh_lab, "e67", [dict(task, name="edit")], tmp_path / "upgraded")
+    assert run.rc == 0, run.output
+    assert run["edit"]["hardware_upgraded"] == {"before": 8, "after": 9}
+    assert any("vmsvc/upgrade" in c for c in sent)
+    facts, _ = play(ssh_lab, "e67", [], tmp_path / "after")
+    vm = next(vm for vm in facts["facts"]["host"]["vms"] if vm["name"] == "old hw")
+    assert vm["hardware_version"] == 9 and vm["nested_hv_enabled"] is True
