@@ -71,7 +71,7 @@ def play(lab, host, tasks, tmp_path, *flags):
     return run, sent[1:]  # the first command is host_info's
 
 
-def each_host(function, hosts=RELEASES):
+def each_host(function, hosts=tuple(RELEASES)):
     with ThreadPoolExecutor(len(hosts)) as pool:
         return dict(zip(hosts, pool.map(function, hosts), strict=True))
 
@@ -178,7 +178,7 @@ def test_running_vm_is_refused_and_untouched(ssh_lab, tmp_path):
 
 def test_hardware_8_is_refused_then_upgraded(ssh_lab, tmp_path):
     task = {"nestedvirt.esxi.vmx": {"vm": "old hw", "settings": {"vhv.enable": True}}}
-    run, _ = play(ssh_lab, "e67", [dict(task, name="edit")], tmp_path / "refused")
+    run = play(ssh_lab, "e67", [dict(task, name="edit")], tmp_path / "refused")[0]
     assert run.rc != 0
     assert "virtual hardware version 8; vhv.enable needs 9 or later" in run["edit"]["msg"]
     assert "upgrade_hardware: true" in run["edit"]["msg"]
@@ -188,6 +188,6 @@ def test_hardware_8_is_refused_then_upgraded(ssh_lab, tmp_path):
     assert run.rc == 0, run.output
     assert run["edit"]["hardware_upgraded"] == {"before": 8, "after": 9}
     assert any("vmsvc/upgrade" in c for c in sent)
-    facts, _ = play(ssh_lab, "e67", [], tmp_path / "after")
+    facts = play(ssh_lab, "e67", [], tmp_path / "after")[0]
     vm = next(vm for vm in facts["facts"]["host"]["vms"] if vm["name"] == "old hw")
     assert vm["hardware_version"] == 9 and vm["nested_hv_enabled"] is True

@@ -75,7 +75,7 @@ def test_getallvms_names_with_spaces_and_parentheses():
         "496  vm-ark-mcnc-9 (nonpersistent: vmwarewinxp-base234-v12)  [nfs-datastore] "
         "vm-ark-mcnc-9_234-v12/vm-ark-mcnc-9_234-v12.vmx  winXPProGuest  vmx-04"
     )
-    (vm,), _ = parse_getallvms(HEADER + "\n" + line + "\n")
+    (vm,) = parse_getallvms(HEADER + "\n" + line + "\n")[0]
     assert vm["name"] == "vm-ark-mcnc-9 (nonpersistent: vmwarewinxp-base234-v12)"
     assert vm["vmx_path"] == "/vmfs/volumes/nfs-datastore/vm-ark-mcnc-9_234-v12/vm-ark-mcnc-9_234-v12.vmx"
     assert vm["hardware_version"] == 4
@@ -83,7 +83,7 @@ def test_getallvms_names_with_spaces_and_parentheses():
 
 def test_getallvms_datastore_with_spaces():
     line = "12   sap-router   [datastore1 (4)] sap-router/win2k8x64.vmx   windows7Server64Guest   vmx-08"
-    (vm,), _ = parse_getallvms(HEADER + "\n" + line + "\n")
+    (vm,) = parse_getallvms(HEADER + "\n" + line + "\n")[0]
     assert vm["datastore"] == "datastore1 (4)"
     assert vm["vmx_path"] == "/vmfs/volumes/datastore1 (4)/sap-router/win2k8x64.vmx"
 
@@ -149,7 +149,7 @@ def test_getallvms_round_trips_rendered_rows(rows):
     for index, (name, annotation, hw) in enumerate(rows, start=1):
         line = "%-6d %-34s [datastore1] %s/%s.vmx  otherGuest  vmx-%02d  %s" % (index, name, name, name, hw, annotation)
         rendered.append(line)
-    vms, _ = parse_getallvms(HEADER + "\n" + "\n".join(rendered) + "\n")
+    vms = parse_getallvms(HEADER + "\n" + "\n".join(rendered) + "\n")[0]
     continuation_rows = sum(row[1].count("\n") for row in rows)
     if continuation_rows == 0:
         assert [vm["name"] for vm in vms] == [row[0] for row in rows]
