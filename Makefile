@@ -12,12 +12,12 @@ COLLECTION_DIR := $(COLLECTION_ROOT)/ansible_collections/nestedvirt/esxi
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration molecule demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
-	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration - one part of 'make test'"
+	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration | molecule - one part of 'make test'"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
 # lists are needed anyway: the lab downloads Debian's kernel package for its guests.
@@ -98,7 +98,12 @@ lab-test: deps
 integration: deps
 	$(BIN)/python -m pytest tests/integration
 
-test: lint unit sanity ansible-lint package lab-test integration
+# Molecule scenarios (extensions/molecule): each starts its own lab (create), runs the playbook
+# twice (converge, idempotence), verifies inside the guests and stops the lab (destroy).
+molecule: collection
+	$(BIN)/molecule test --all
+
+test: lint unit sanity ansible-lint package lab-test integration molecule
 
 # The main job against the bundled lab (demo/run says what it shows), with the collection as
 # built and installed by `make package`.
