@@ -11,6 +11,7 @@ COLLECTION_ROOT := .tmp/collections
 COLLECTION_DIR := $(COLLECTION_ROOT)/ansible_collections/nestedvirt/esxi
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
+export ANSIBLE_NOCOLOR := 1
 
 .PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration molecule demo clean
 
@@ -84,12 +85,16 @@ package: collection
 	@rm -rf .tmp/package && mkdir -p .tmp/package/collections
 	cd $(COLLECTION_DIR) && $(BIN)/ansible-galaxy collection build --force --output-path $(CURDIR)/.tmp/package
 	$(BIN)/ansible-galaxy collection install --force -p .tmp/package/collections .tmp/package/nestedvirt-esxi-*.tar.gz
-	for m in vmx ssh_service vm_nested_hv; do \
+	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/[.]py$$//'); do \
 	    ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc nestedvirt.esxi.$$m > .tmp/package/$$m.doc && \
 	    grep -q "nestedvirt.esxi.$$m" .tmp/package/$$m.doc && grep -q 'EXAMPLES' .tmp/package/$$m.doc && \
 	    grep -q 'RETURN VALUES' .tmp/package/$$m.doc || { echo "package: ansible-doc nestedvirt.esxi.$$m incomplete"; exit 1; }; \
 	done
-	@echo "package: built, installed, ansible-doc complete"
+	for r in $$(ls roles); do \
+	    ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc -t role nestedvirt.esxi.$$r \
+	        | grep -q 'ENTRY POINT: main' || { echo "package: ansible-doc -t role nestedvirt.esxi.$$r incomplete"; exit 1; }; \
+	done
+	@echo "package: built, installed, ansible-doc complete for every module and role"
 
 lab-test: deps
 	$(BIN)/python -m pytest tests/lab/tests
