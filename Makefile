@@ -92,7 +92,8 @@ package: collection
 	done
 	for r in $$(ls roles); do \
 	    ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/package/collections $(BIN)/ansible-doc -t role nestedvirt.esxi.$$r \
-	        | grep -q 'ENTRY POINT: main' || { echo "package: ansible-doc -t role nestedvirt.esxi.$$r incomplete"; exit 1; }; \
+	        > .tmp/package/role-$$r.doc && grep -q -E 'ENTRY POINT: [*]?main' .tmp/package/role-$$r.doc \
+	        || { echo "package: ansible-doc -t role nestedvirt.esxi.$$r incomplete"; exit 1; }; \
 	done
 	@echo "package: built, installed, ansible-doc complete for every module and role"
 
