@@ -4,8 +4,9 @@
 """Action plugin for nestedvirt.esxi.vmx: edits the file over the play's own connection.
 
 ESXi has no usable Python, so nothing is sent but BusyBox sh: one round trip reads the file,
-the edit is computed here on the controller, one round trip replaces it atomically. With ``vm``
-the read also checks the VM is off, and the write reloads hostd's copy of the configuration.
+the edit is computed here on the controller, one round trip replaces it atomically under a lock
+on the host. With ``vm`` the read also checks the VM is off, and the write reloads hostd's copy
+of the configuration. A file changed by another run since the read is read and planned again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -43,6 +44,9 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
 
+# Read-plan-write rounds when another run changes the file in between.
+WRITE_ATTEMPTS = 3
+
 
 class ActionModule(EsxiShellAction):
     def run(self, tmp=None, task_vars=None):
@@ -52,32 +56,22 @@ class ActionModule(EsxiShellAction):
         )[1]
         try:
             settings, remove = normalize_request(args["settings"], args["remove"])
-            if args["vm"] is None:
+            vm = self._find(task_vars, args["vm"]) if args["vm"] is not None else None
+            if vm is None:
                 check_path(args["path"])
-                vm = None
-                path = args["path"]
-                found = parse_read(path, **self.run_sh(read_command(path)))
-                if not found.exists and not args["create"]:
-                    hint = "" if found.parent_exists else " (its directory does not exist either)"
-                    raise VmxError("%s does not exist%s; set create: true to create it" % (path, hint))
-            else:
-                vm = self._find(task_vars, args["vm"])
-                path = vm["vmx_path"]
-                found = self._read_vm(vm, settings, args["upgrade_hardware"], result)
-            if found.content is not None and "\x00" in found.content:
-                raise VmxError("%s is not a text file (it contains NUL bytes); refusing to edit it" % path)
-            plan = plan_edit(found.content, settings, remove)
-            backup_file = None
-            if plan.changed and not self._task.check_mode:
-                if args["backup"] and found.exists:
-                    backup_file = "%s.%s.bak" % (path, time.strftime("%Y%m%dT%H%M%S"))
-                token = secrets.token_hex(6)
-                if vm is None:
-                    command, stdin = write_command(found, plan.after_text, token, backup_file)
-                    parse_write(path, **self.run_sh(command, stdin))
-                else:
-                    command, stdin = write_vm_command(vm, found, plan.after_text, token, backup_file)
-                    parse_write_vm(vm=vm, **self.run_sh(command, stdin))
+            path = args["path"] if vm is None else vm["vmx_path"]
+            # Another run may change the file between this run's read and write (the write then
+            # refuses, nothing lost): read, plan and write again, up to WRITE_ATTEMPTS times.
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                found, plan, backup_file = self._read_and_plan(args, vm, path, settings, remove, result)
+                if not plan.changed or self._task.check_mode:
+                    break
+                try:
+                    self._write(args, vm, found, plan, backup_file)
+                    break
+                except RemoteFileError as error:
+                    if error.reason != "changed" or attempt == WRITE_ATTEMPTS:
+                        raise
         except (VmxError, RemoteFileError, VmConfigError) as error:
             raise AnsibleActionFail(str(error)) from error
 
@@ -96,6 +90,32 @@ class ActionModule(EsxiShellAction):
                 before_header=path, after_header=path, before=plan.before_text or "", after=plan.after_text
             )
         return result
+
+    def _read_and_plan(self, args, vm, path, settings, remove, result):
+        if vm is None:
+            found = parse_read(path, **self.run_sh(read_command(path)))
+            if not found.exists and not args["create"]:
+                hint = "" if found.parent_exists else " (its directory does not exist either)"
+                raise VmxError("%s does not exist%s; set create: true to create it" % (path, hint))
+        else:
+            found = self._read_vm(vm, settings, args["upgrade_hardware"], result)
+        if found.content is not None and "\x00" in found.content:
+            raise VmxError("%s is not a text file (it contains NUL bytes); refusing to edit it" % path)
+        plan = plan_edit(found.content, settings, remove)
+        backup_file = None
+        if plan.changed and not self._task.check_mode and args["backup"] and found.exists:
+            backup_file = "%s.%s.bak" % (path, time.strftime("%Y%m%dT%H%M%S"))
+        return found, plan, backup_file
+
+    def _write(self, args, vm, found, plan, backup_file):
+        token = secrets.token_hex(6)
+        wait = args["lock_timeout"]
+        if vm is None:
+            command, stdin = write_command(found, plan.after_text, token, backup_file, lock_wait=wait)
+            parse_write(found.path, lock_wait=wait, **self.run_sh(command, stdin))
+        else:
+            command, stdin = write_vm_command(vm, found, plan.after_text, token, backup_file, lock_wait=wait)
+            parse_write_vm(vm=vm, lock_wait=wait, **self.run_sh(command, stdin))
 
     def _find(self, task_vars, reference):
         """``vm`` is an exact name; a number that names no VM is taken as a vmid."""

@@ -4,12 +4,16 @@
 """Read and atomically replace a small text file on a host that has only BusyBox sh.
 
 Two round trips: ``read_command`` prints a header (state, host-side md5) and the file;
-``write_command`` takes the new content on stdin, checks that the file is still what was read,
-writes a temporary file in the same directory (same mode and owner, via ``cp -p``), verifies its
-md5, optionally keeps a backup, and renames it over the original. A run that dies half-way
-leaves the original intact and at most a temporary file, which the next write removes.
+``write_command`` takes the new content on stdin, takes the file's lock on the host (host_lock:
+concurrent writers wait their turn), checks that the file is still what was read, writes a
+temporary file in the same directory (same mode and owner, via ``cp -p``), verifies its md5,
+optionally keeps a backup, renames it over the original and drops the lock. A run that dies
+half-way leaves the original intact and at most a temporary file, which the next write removes
+(and, if it was killed while holding the lock, a stale lock that the next write reports).
+A dropped connection does not stop the write half-way: it ignores SIGHUP and SIGPIPE.
 
-Only applets present on every ESXi release are used: test, cat, cp, mv, rm, md5sum, echo.
+Only applets present on every ESXi release are used: test, cat, cp, mv, rm, md5sum, echo,
+mkdir, date, sleep.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +23,12 @@ __metaclass__ = type
 import hashlib
 import posixpath
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import (
+    DEFAULT_STALE_AFTER,
+    DEFAULT_WAIT,
+    acquire_lines,
+    locked_message,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 
 READ_MARK = "nestedvirt-read-v1"
@@ -39,11 +49,20 @@ _WRITE_MESSAGES = {
     "verify": "the temporary copy of %s did not verify after writing; the file is unchanged",
     "backup": "could not write the backup of %s; the file is unchanged",
     "rename": "could not rename the new content over %s; the file is unchanged",
+    "lock": "could not create the lock beside %s (datastore full or read-only, or the directory is missing?); "
+    "nothing was written",
 }
 
 
 class RemoteFileError(Exception):
-    """A read or write that could not be done; the message says why and what state is left."""
+    """A read or write that could not be done; the message says why and what state is left.
+
+    ``reason``: the write's failure word when there is one (``changed``, ``locked``, ``write``...).
+    """
+
+    def __init__(self, message, reason=None):
+        super(RemoteFileError, self).__init__(message)
+        self.reason = reason
 
 
 def md5_hex(text):
@@ -120,20 +139,25 @@ def parse_read(path, stdout, rc=0, stderr=""):
     return RemoteFile(path, "file", content=content, md5=fields["md5"])
 
 
-def write_command(found, new_content, token, backup_path=None):
+def write_command(found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT, owner=None):
     """The command that replaces ``found.path`` with ``new_content``, which goes in on stdin.
 
+    ``lock_wait``: seconds to wait on the host for another run's lock. ``owner``: who this run is,
+    for the lock's owner file (default: this controller's host name and pid).
     Returns ``(command, stdin_bytes)``.
     """
     path = found.path
     temp = temp_prefix(path) + token
     lines = [
+        # A dropped connection must not stop the script between taking the lock and dropping it.
+        "trap '' HUP PIPE",
         "f=%s" % quote(path),
         "t=%s" % quote(temp),
-        'fail() { echo "%s error=$1"; exit 1; }' % WRITE_MARK,
-        # Leftovers of an interrupted earlier run.
-        "rm -f -- %s*" % quote(temp_prefix(path)),
+        'fail() { lock_release; echo "%s error=$1"; exit 1; }' % WRITE_MARK,
     ]
+    lines += acquire_lines(path, "fail", owner=owner, wait=lock_wait)
+    # Leftovers of an interrupted earlier run (under the lock: never another writer's temp).
+    lines.append("rm -f -- %s*" % quote(temp_prefix(path)))
     if found.exists:
         lines += [
             '[ -f "$f" ] && [ ! -L "$f" ] || fail changed',
@@ -156,22 +180,27 @@ def write_command(found, new_content, token, backup_path=None):
         lines.append('cp -p "$f" %s || { rm -f "$t"; fail backup; }' % quote(backup_path))
     lines += [
         'mv -f "$t" "$f" || { rm -f "$t"; fail rename; }',
+        "lock_release",
         'echo "%s ok"' % WRITE_MARK,
     ]
     return script(*lines), new_content.encode("utf-8", "surrogateescape")
 
 
-def parse_write(path, stdout, rc=0, stderr=""):
+def parse_write(path, stdout, rc=0, stderr="", lock_wait=DEFAULT_WAIT):
     """Raise RemoteFileError unless the write command reported success."""
-    for line in stdout.splitlines():
+    lines = stdout.splitlines()
+    for line in lines:
         if line == WRITE_MARK + " ok":
             return
         if line.startswith(WRITE_MARK + " error="):
             reason = line.split("=", 1)[1]
+            if reason == "locked":
+                raise RemoteFileError(locked_message(path, lines, lock_wait, DEFAULT_STALE_AFTER), reason)
             message = _WRITE_MESSAGES.get(reason, "writing %s failed (" + reason + ")") % path
             detail = stderr.strip()
-            raise RemoteFileError(message + (": " + detail if detail else ""))
+            raise RemoteFileError(message + (": " + detail if detail else ""), reason)
     raise RemoteFileError(
         "writing %s gave no answer (rc=%s, connection lost?): %s; the file is either unchanged or fully "
-        "replaced, never partial; run again" % (path, rc, (stderr or stdout).strip() or "no output")
+        "replaced, never partial; run again" % (path, rc, (stderr or stdout).strip() or "no output"),
+        "no-answer",
     )

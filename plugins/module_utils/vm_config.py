@@ -6,7 +6,8 @@
 hostd caches each VM's configuration: an edit made while the VM runs is reverted at power-off,
 and an edit not followed by ``vim-cmd vmsvc/reload`` can be overwritten by hostd's next write.
 So the read checks the VM is powered off (and is still the VM found earlier), the write checks
-it again in the same command, replaces the file atomically (remote_file) and reloads.
+it again in the same command, replaces the file atomically under the host-side lock
+(remote_file, host_lock) and reloads.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +21,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     mark,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import DEFAULT_WAIT
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
     RemoteFileError,
     parse_read,
@@ -110,18 +112,23 @@ def keys_needing_hardware_9(settings):
     )
 
 
-def write_vm_command(vm, found, new_content, token, backup_path=None):
-    """Check identity and power state again, replace the vmx atomically, then reload hostd's copy."""
-    write, stdin = write_command(found, new_content, token, backup_path)
-    lines = ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
+def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT):
+    """Check identity and power state again, replace the vmx atomically, then reload hostd's copy.
+
+    A dropped connection does not stop the script between the write and the reload (SIGHUP and
+    SIGPIPE are ignored): a vmx written but not reloaded would be overwritten by hostd later.
+    """
+    write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait)
+    lines = ["trap '' HUP PIPE", "id=%s" % quote(vm["vmid"])]
+    lines += identity_check(vm.get("datastore_path")) + _off_guard(vm)
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
     lines += ['  vim-cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
     return script(*lines), stdin
 
 
-def parse_write_vm(stdout, vm, rc=0, stderr=""):
+def parse_write_vm(stdout, vm, rc=0, stderr="", lock_wait=DEFAULT_WAIT):
     texts = _check_answer(stdout, vm, "end")
-    parse_write(vm["vmx_path"], texts.get("write", ""), rc, stderr)
+    parse_write(vm["vmx_path"], texts.get("write", ""), rc, stderr, lock_wait=lock_wait)
     fault = parse_fault(texts.get("reload", ""))
     if fault or "reload" not in texts:
         raise VmConfigError(

@@ -23,6 +23,7 @@ ARGUMENT_SPEC = dict(
     remove=dict(type="list", elements="str", default=[]),
     backup=dict(type="bool", default=False),
     create=dict(type="bool", default=False),
+    lock_timeout=dict(type="int", default=30),
 )
 
 

@@ -25,8 +25,15 @@ description:
     on the controller, one round trip writes it.
   - The write is atomic. A temporary file in the same directory, with the same mode and owner, is
     written and verified, then renamed over the original. If the file changed between the read and
-    the write, nothing is written and the task fails. A temporary file left by an interrupted run
-    is removed by the next run.
+    the write (another run changed it), nothing is written; the module reads the file again and
+    retries, up to three times. A temporary file left by an interrupted run is removed by the next
+    run. A dropped SSH connection does not stop the write (or the reload with O(vm)) half-way.
+  - Writers of the same file take turns through a lock on the host, a directory named
+    C(.<file name>.nestedvirt-lock) beside the file that records who holds it (controller host
+    name and pid, the pid on the host, the time). A writer waits up to O(lock_timeout) seconds for
+    it. A lock is never broken automatically; one left by a run that was killed (its process on
+    the host is gone, or it is older than 15 minutes, or it has no owner information) fails the
+    task with the exact C(rm -rf) command that removes it.
   - With O(path), edit a VM's C(.vmx) only while the VM is powered off. ESXi reverts edits made to
     a running VM when it powers off, and hostd must re-read the file (C(vim-cmd vmsvc/reload))
     afterwards. O(vm) does both checks itself.
@@ -85,6 +92,12 @@ options:
         host that has none. Without it, a missing file is an error.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait, on the host, for another run that holds the file's lock. When it is still
+        held after that, the task fails and names the holder; nothing is written.
+    type: int
+    default: 30
 attributes:
   check_mode:
     description: Reads the file and reports what would change; writes nothing.
@@ -97,7 +110,8 @@ attributes:
     support: full
     platforms: posix
 notes:
-  - The target needs C(test), C(cat), C(cp), C(mv), C(rm) and C(md5sum), as every ESXi release has.
+  - The target needs C(test), C(cat), C(cp), C(mv), C(rm), C(md5sum), C(mkdir), C(date) and
+    C(sleep), as every ESXi release has.
   - Round trips with O(path) are one to read and one to write. With O(vm) the same, plus one to
     find the VM when no C(nestedvirt_esxi) facts are set, plus one to upgrade the hardware when
     needed.

@@ -29,10 +29,10 @@ def read(busybox_sh, path):
     return parse_read(str(path), done.stdout.decode("utf-8", "surrogateescape"), done.returncode, done.stderr.decode())
 
 
-def write(busybox_sh, found, content, backup=None):
-    command, stdin = write_command(found, content, "tok123", backup)
+def write(busybox_sh, found, content, backup=None, wait=30):
+    command, stdin = write_command(found, content, "tok123", backup, lock_wait=wait)
     done = busybox_sh(command, stdin=stdin)
-    parse_write(found.path, done.stdout.decode(), done.returncode, done.stderr.decode())
+    parse_write(found.path, done.stdout.decode(), done.returncode, done.stderr.decode(), lock_wait=wait)
 
 
 def test_read_returns_exact_bytes_even_when_not_utf8(busybox_sh, tmp_path):
@@ -113,7 +113,7 @@ def test_write_with_no_answer_is_reported_as_old_or_new_never_partial():
         parse_write("/f", "", 255, "Connection reset by peer")
 
 
-def test_interrupted_write_leaves_the_old_file_and_the_next_run_cleans_up(busybox_bin, busybox_sh, tmp_path):
+def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains_it(busybox_bin, busybox_sh, tmp_path):
     path = tmp_path / "vm.vmx"
     path.write_text(OLD)
     found = read(busybox_sh, path)
@@ -132,14 +132,48 @@ def test_interrupted_write_leaves_the_old_file_and_the_next_run_cleans_up(busybo
     deadline = time.monotonic() + 10
     while (not temp.exists() or temp.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)  # the connection dies: every process of the session goes
+    os.killpg(process.pid, signal.SIGKILL)  # killed on the host: every process of the session goes
     process.wait()
     process.stdin.close()
     assert path.read_text() == OLD
     assert temp.exists() and 0 < temp.stat().st_size < len(stdin)
 
+    # The lock of the killed run is reported, never broken silently ...
+    with pytest.raises(RemoteFileError, match="stale lock from a run that was killed") as error:
+        write(busybox_sh, read(busybox_sh, path), big)
+    assert error.value.reason == "locked"
+    assert path.read_text() == OLD
+    remove = str(error.value).rsplit("remove the lock on the host with: ", 1)[1]
+    assert remove == "rm -rf -- %s" % (tmp_path / ".vm.vmx.nestedvirt-lock")
+    # ... and once the admin ran the command it gives, the next write completes and cleans up.
+    assert busybox_sh(remove).returncode == 0
     write(busybox_sh, read(busybox_sh, path), big)
     assert path.read_text() == big
+    assert [p.name for p in tmp_path.iterdir()] == ["vm.vmx"]
+
+
+def test_a_dropped_connection_does_not_stop_the_write_half_way(busybox_bin, busybox_sh, tmp_path):
+    # The client goes away after sending everything: SIGHUP, stdout closed (SIGPIPE at the first
+    # output). The write goes on to its end and drops its lock.
+    path = tmp_path / "vm.vmx"
+    path.write_text(OLD)
+    command, stdin = write_command(read(busybox_sh, path), NEW, "dropped")
+    # The signal comes while the lock is held, before the new content is written.
+    command = command.replace('cat > "$t"', 'sleep 1; cat > "$t"', 1)
+    process = subprocess.Popen(
+        [str(busybox_bin / "sh"), "-c", command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={"PATH": str(busybox_bin)},
+        start_new_session=True,
+    )
+    process.stdin.write(stdin)
+    process.stdin.close()
+    process.stdout.close()
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGHUP)
+    process.wait(timeout=20)
+    assert path.read_text() == NEW
     assert [p.name for p in tmp_path.iterdir()] == ["vm.vmx"]
 
 
@@ -170,3 +204,43 @@ def test_a_full_filesystem_fails_the_write_and_keeps_the_file(tmp_path, busybox_
 
 def test_temp_prefix_is_hidden_beside_the_file():
     assert temp_prefix("/vmfs/volumes/ds/vm/vm.vmx") == "/vmfs/volumes/ds/vm/.vm.vmx.nestedvirt-tmp."
+
+
+def crash_variants(command):
+    """The write script killed (SIGKILL, as on a host losing the process) after each of its lines."""
+    lines = command.split("\n")
+    return [(index, "\n".join(lines[: index + 1] + ["kill -9 $$"] + lines[index + 1 :])) for index in range(len(lines))]
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["replace", "create"])
+def test_a_write_killed_after_any_line_leaves_old_or_new_and_the_next_run_completes(busybox_sh, tmp_path, exists):
+    fired = 0
+    template = write_command(RemoteFile("/x/vm.vmx", "missing"), NEW, "tok")[0]
+    for index, _script in crash_variants(template):
+        work = tmp_path / str(index)
+        work.mkdir()
+        path = work / "vm.vmx"
+        if exists:
+            path.write_text(OLD)
+        found = read(busybox_sh, path)
+        command, stdin = write_command(found, NEW, "tok")
+        variants = dict(crash_variants(command))
+        if index not in variants:
+            continue
+        assert busybox_sh("set -n\n" + variants[index]).returncode == 0
+        done = busybox_sh(variants[index], stdin=stdin)
+        fired += done.returncode == -9
+        after = path.read_text() if path.exists() else None
+        assert after in ((OLD if exists else None), NEW), (index, after)
+        # The next write: a stale lock is explained; with it removed as told, the write completes
+        # (and removes what the killed one left).
+        for _attempt in range(2):
+            try:
+                write(busybox_sh, read(busybox_sh, path), NEW + "next = 1\n", wait=1)
+                break
+            except RemoteFileError as error:
+                assert error.reason == "locked" and "stale lock" in str(error), (index, str(error))
+                assert busybox_sh(str(error).rsplit(": ", 1)[1]).returncode == 0
+        assert path.read_text() == NEW + "next = 1\n", index
+        assert [p.name for p in work.iterdir()] == ["vm.vmx"], index
+    assert fired > 20  # most kill points are on the path a write takes
