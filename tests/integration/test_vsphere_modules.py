@@ -156,8 +156,7 @@ def test_power_cycle_ends_running_with_nesting(lab, tmp_path):
         api("vm_nested_hv", "again", name="on vm", power_cycle=True),
     ]
     started = time.monotonic()
-    with lab.hostd_push("lic70"):
-        run = lab.playbook("lic70", tasks, tmp_path=tmp_path)
+    run = lab.playbook("lic70", tasks, tmp_path=tmp_path)
     took = time.monotonic() - started
     assert run.rc == 0, run.output
     applied, again = run["applied"], run["again"]
@@ -192,8 +191,7 @@ def test_guest_that_ignores_shutdown(lab, tmp_path):
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is False
 
     task = api("vm_nested_hv", "hard", name="stubborn", power_cycle=True, shutdown_timeout=2, force=True)
-    with lab.hostd_push("lic70"):
-        run = lab.playbook("lic70", [task], tmp_path=tmp_path)
+    run = lab.playbook("lic70", [task], tmp_path=tmp_path)
     assert run.rc == 0, run.output
     assert run["hard"]["changed"] is True and run["hard"]["power_operations"] == ["shutdown", "off", "on"]
     vm = lab.vm("lic70", "stubborn")

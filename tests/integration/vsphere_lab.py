@@ -14,7 +14,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -205,42 +204,6 @@ class Lab:
         if not results_file.exists():
             pytest.fail("the play ended without its results:\n%s" % output)
         return Run(json.loads(results_file.read_text()), output, done.returncode)
-
-    @contextlib.contextmanager
-    def hostd_push(self, host: str):
-        """Stand-in for hostd pushing VM state changes to the API's property collector.
-
-        On ESXi, a VM that powers off by itself (the guest shut down) shows up at once in every
-        WaitForUpdatesEx. The lab's simulator only pulls hostd's state when a client reads, so a
-        waiting client never hears of it. Until the simulator does this itself, a second session
-        reads one VM property every 0.2 s while the block runs, which makes the simulator pull.
-        """
-        import ssl
-
-        from pyVim.connect import Disconnect, SmartConnect
-        from pyVmomi import vim
-
-        context = ssl.create_default_context(cafile=self.hostvars[host]["nestedvirt_api_ca_file"])
-        si = SmartConnect(host=self.address(host), port=443, user="root", pwd=self.password(host), sslContext=context)
-        view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.VirtualMachine], True)
-        some_vm = view.view[0]
-        stop = threading.Event()
-
-        def pump():
-            while not stop.wait(0.2):
-                with contextlib.suppress(Exception):
-                    some_vm.runtime.powerState  # noqa: B018 - the read is the point
-
-        thread = threading.Thread(target=pump, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(5)
-            with contextlib.suppress(Exception):
-                view.Destroy()
-                Disconnect(si)
 
 
 def port_open(address: str, port: int = 22, timeout: float = 1.0) -> bool:

@@ -42,10 +42,24 @@ def as_bool(value: str | None) -> bool:
 
 
 class Vmx:
-    """An ordered .vmx: lines kept verbatim, keys looked up case-insensitively."""
+    """An ordered .vmx: lines kept verbatim, keys looked up case-insensitively.
+
+    `lines` is a tuple, replaced (never changed in place) by the writers, so the entries parsed
+    on the first read stay valid until the next write: hostd reads every VM's keys for each
+    listing, and the vSphere simulator asks for one every 0.2 s.
+    """
 
     def __init__(self, lines: list[str] | None = None) -> None:
-        self.lines: list[str] = list(lines or [])
+        self.lines = lines or []
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self._lines
+
+    @lines.setter
+    def lines(self, lines) -> None:
+        self._lines = tuple(lines)
+        self._parsed: tuple[list[tuple[str, str]], dict[str, str]] | None = None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -65,30 +79,30 @@ class Vmx:
         raw = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
         return m.group("name"), unescape(raw)
 
+    def _parse(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        parsed = self._parsed
+        if parsed is None:
+            seen: dict[str, int] = {}
+            out: list[tuple[str, str]] = []
+            for line in self._lines:
+                e = self._entry(line)
+                if e is None:
+                    continue
+                k = e[0].lower()
+                if k in seen:
+                    out[seen[k]] = e
+                else:
+                    seen[k] = len(out)
+                    out.append(e)
+            parsed = self._parsed = (out, {k.lower(): v for k, v in out})  # one assignment: thread-safe
+        return parsed
+
     def items(self) -> list[tuple[str, str]]:
         """(name, value) in file order; a later duplicate overrides an earlier one."""
-        seen: dict[str, int] = {}
-        out: list[tuple[str, str]] = []
-        for line in self.lines:
-            e = self._entry(line)
-            if e is None:
-                continue
-            k = e[0].lower()
-            if k in seen:
-                out[seen[k]] = e
-            else:
-                seen[k] = len(out)
-                out.append(e)
-        return out
+        return list(self._parse()[0])
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        want = name.lower()
-        value = default
-        for line in self.lines:
-            e = self._entry(line)
-            if e is not None and e[0].lower() == want:
-                value = e[1]
-        return value
+        return self._parse()[1].get(name.lower(), default)
 
     def get_bool(self, name: str) -> bool:
         return as_bool(self.get(name))

@@ -3,7 +3,8 @@
 The simulator is a small Go program around the govmomi simulator (vcsim), built offline from
 Debian's ``golang-go`` and ``golang-github-vmware-govmomi-dev`` in GOPATH mode. One process
 serves one simulated ESXi host with ``api: true``; it reads the host's inventory from that
-host's hostd and keeps asking hostd on reads, so what it shows is what hostd has.
+host's hostd and asks hostd again on reads and every 0.2 s (as ESXi's hostd pushes changes to
+waiting property collectors), so what it shows is what hostd has.
 
 Cache layout (the lab uses ``<repo>/.cache/lab/vsphere``)::
 
@@ -108,14 +109,16 @@ def start_vsphere_sim(
     workdir: Path,
     cert: Path | None = None,
     key: Path | None = None,
+    push: float | None = None,
     timeout: float = READY_TIMEOUT,
 ) -> subprocess.Popen:
     """Start one simulator and return once it serves ``https://<listen>/sdk``.
 
     *listen* and *hostd* are ``address:port``; *license* is ``free`` or ``licensed``. It serves
     *cert*/*key* (PEM) if given, else a self-signed certificate for the listen address made at
-    start; either way the served certificate is at ``workdir/cert.pem``. The caller owns the
-    process: stop it with :func:`stop_vsphere_sim`.
+    start; either way the served certificate is at ``workdir/cert.pem``. *push* is how often (s)
+    it pulls hostd's VM state for waiting property collectors (default 0.2; 0: only when a
+    client reads). The caller owns the process: stop it with :func:`stop_vsphere_sim`.
     """
     if license not in ("free", "licensed"):
         raise ValueError(f"license must be 'free' or 'licensed', not {license!r}")
@@ -138,6 +141,8 @@ def start_vsphere_sim(
     ]  # fmt: skip
     if cert is not None:
         argv += ["-cert", str(cert), "-key", str(key)]
+    if push is not None:
+        argv += ["-push", f"{push}s"]
     with open(workdir / "vsphere.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -372,6 +373,66 @@ def test_reads_follow_hostd(licensed, hostd):
     hostd.inventory["vms"] = [v for v in hostd.inventory["vms"] if v["vmid"] != "1"]
     assert sorted(vms_by_name(si)) == ["late", "vm (two)"]
     assert vms_by_name(si)["late"]._moId == "7"
+
+
+def watch(si, vm, *paths: str):
+    """A property collector of its own, filtering these properties of one VM."""
+    pc = si.content.propertyCollector.CreatePropertyCollector()
+    PC = vmodl.query.PropertyCollector  # noqa: N806 - pyvmomi's type
+    spec = PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=vm)], propSet=[PC.PropertySpec(type=vim.VirtualMachine, pathSet=list(paths))]
+    )
+    pc.CreateFilter(spec, partialUpdates=False)
+    return pc
+
+
+def wait_updates(pc, version: str, seconds: int):
+    """One WaitForUpdatesEx: (new version, {property: value}), or (version, {}) after `seconds`."""
+    update = pc.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=seconds))
+    if update is None:
+        return version, {}
+    changes = {c.name: c.val for f in update.filterSet for o in f.objectSet for c in o.changeSet}
+    return update.version, changes
+
+
+def test_wait_for_updates_sees_hostd_changes_unasked(licensed, hostd):
+    """ESXi's hostd pushes VM changes: a guest that shut down by itself shows in WaitForUpdatesEx
+    although no client read anything. The simulator pulls hostd's state every 0.2 s for that."""
+    si = licensed.connect()
+    pc = watch(si, vms_by_name(si)["Lab VM 1"], "runtime.powerState", "config.nestedHVEnabled")
+    version, state = wait_updates(pc, "", 10)
+    assert state == {"runtime.powerState": "poweredOn", "config.nestedHVEnabled": False}
+
+    with hostd.lock:  # the guest shut down, and someone edited the vmx over SSH
+        hostd.vm("1").update(power="poweredOff", nested_hv_enabled=True)
+        asked = len(hostd.calls)
+    started = time.monotonic()
+    seen: dict = {}
+    for _ in range(3):  # vcsim may hand the two changes over in separate updates
+        version, changes = wait_updates(pc, version, 10)
+        seen.update(changes)
+        if len(seen) == 2:
+            break
+    took = time.monotonic() - started
+    assert seen == {"runtime.powerState": "poweredOff", "config.nestedHVEnabled": True}
+    assert took < 3, f"the change took {took:.1f} s to reach the waiting collector"
+    with hostd.lock:  # what told the simulator: its own inventory pulls, nothing a client asked for
+        assert set(map(tuple, hostd.calls[asked:])) == {("lab", "inventory")}
+    version, changes = wait_updates(pc, version, 1)
+    assert changes == {}  # unchanged state is not reported again
+    pc.Destroy()
+
+
+def test_without_push_a_wait_hears_nothing(start_sim, hostd):
+    """The control for the test above: with the push off (-push 0) the same wait times out."""
+    si = start_sim("licensed", push=0).connect()
+    pc = watch(si, vms_by_name(si)["Lab VM 1"], "runtime.powerState")
+    version, _ = wait_updates(pc, "", 10)
+    with hostd.lock:
+        hostd.vm("1")["power"] = "poweredOff"
+    assert wait_updates(pc, version, 2) == (version, {})
+    assert vms_by_name(si)["Lab VM 1"].runtime.powerState == "poweredOff"  # a read still pulls
+    pc.Destroy()
 
 
 # --- TSM-SSH -----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ package main
 // so everything the lab adds to existing objects happens here, before vcsim sees a request:
 //   - ESXi's InvalidLogin message for wrong credentials;
 //   - free license: every call that is not a read fails with RestrictedVersion;
-//   - reads of VMs / services first pull hostd's current state (changes made over SSH);
+//   - reads of VMs / services first pull hostd's current state (changes made over SSH), and
+//     VM changes are pushed to waiting property collectors every -push period (lab.push);
 //   - licensed "second door": VM writes that hostd owns (nested HV, power) go to hostd first.
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -137,6 +139,7 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	// What the lab does before vcsim answers (nil: nothing). Only these take the lab lock, so a
 	// long hostd request never holds up unrelated calls such as WaitForUpdatesEx.
 	var act func() bool
+	hold := false // a door write: vcsim's part runs under the lab lock too (see below)
 	refresh := func(kinds map[string]bool) func() bool {
 		return func() bool { l.refreshFor(kinds); return false }
 	}
@@ -149,15 +152,15 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 		*types.CreateContainerView:
 		act = refresh(map[string]bool{"VirtualMachine": true})
 	case *types.ReconfigVM_Task:
-		act = func() bool { return l.reconfig(w, m, req) }
+		act, hold = func() bool { return l.reconfig(w, m, req) }, true
 	case *types.PowerOnVM_Task:
-		act = func() bool {
+		act, hold = func() bool {
 			return l.power(w, m, "powerOn", "vmsvc/power.on", types.VirtualMachinePowerStatePoweredOn)
-		}
+		}, true
 	case *types.PowerOffVM_Task:
-		act = func() bool {
+		act, hold = func() bool {
 			return l.power(w, m, "powerOff", "vmsvc/power.off", types.VirtualMachinePowerStatePoweredOff)
-		}
+		}, true
 	case *types.ShutdownGuest:
 		act = func() bool { return l.shutdown(w, m) }
 	}
@@ -169,7 +172,14 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return act()
+	if handled := act(); handled || !hold {
+		return handled
+	}
+	// A write hostd already made: vcsim applies it to the model under the same lock, so a push
+	// (or another client's refresh) cannot slip in between and show vcsim the state it is
+	// about to set, which would fail its own power task with InvalidPowerState.
+	l.next.ServeHTTP(w, r)
+	return true
 }
 
 // specKinds lists the managed object types a property collector request reads.
@@ -201,12 +211,47 @@ func (l *lab) refreshFor(kinds map[string]bool) {
 
 // refreshVMs pulls hostd's inventory into the model (one request). On error the model stays.
 func (l *lab) refreshVMs() {
+	if err := l.pullVMs(); err != nil {
+		log.Printf("inventory: %v", err)
+	}
+}
+
+func (l *lab) pullVMs() error {
 	inv, err := l.hostd.inventory()
 	if err != nil {
-		log.Printf("inventory: %v", err)
-		return
+		return err
 	}
 	l.vms.sync(context.Background(), inv.VMs)
+	return nil
+}
+
+// push stands in for hostd pushing VM changes to the property collector: on ESXi, a VM that
+// changes by itself (its guest shut down, a power-off over SSH) shows at once in every
+// WaitForUpdatesEx. Every period it pulls hostd's inventory into the model the way a read does
+// (one request, under the lab lock, so it never applies a state older than a door write's);
+// only changed properties reach the collectors (vmModel.update). It returns once stop closes.
+func (l *lab) push(period time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C: // ticks missed while a long door operation holds the lock are dropped
+		}
+		l.mu.Lock()
+		err := l.pullVMs()
+		l.mu.Unlock()
+		if (err != nil) != failing { // log changes only: a stopped hostd would flood the log
+			failing = err != nil
+			if failing {
+				log.Printf("push: inventory: %v (retrying every %v)", err, period)
+			} else {
+				log.Printf("push: inventory answers again")
+			}
+		}
+	}
 }
 
 // vm returns the modelled VM behind a moref; its moref value is the vmid (see rekey).
@@ -307,7 +352,7 @@ func (l *lab) power(w http.ResponseWriter, m *simulator.Method, task, cmd string
 }
 
 // shutdown: hostd asks the guest (via Tools) and returns at once; the VM powers off later and
-// the next read shows it, as on ESXi. So vcsim's instant power-off is not used.
+// the push (lab.push) or the next read shows it, as on ESXi. So vcsim's instant power-off is not used.
 func (l *lab) shutdown(w http.ResponseWriter, m *simulator.Method) bool {
 	vm := l.vm(m.This)
 	if vm == nil {

@@ -44,6 +44,8 @@ func main() {
 	certOut := flag.String("cert-out", "", "write the served certificate (PEM) here, for clients to trust")
 	readyFile := flag.String("ready-file", "", "written once the server listens")
 	workdir := flag.String("workdir", "", "private state: vcsim's datastore directories (default: a temporary directory)")
+	pushPeriod := flag.Duration("push", 200*time.Millisecond,
+		"how often hostd's VM state is pulled for waiting property collectors, as ESXi pushes it (0: only on reads)")
 	flag.Parse()
 	log.SetPrefix("vsphere-sim: ")
 
@@ -109,8 +111,13 @@ func main() {
 	server := model.Service.NewServer() // listens and serves at once
 	// Put the gate in front of vcsim's mux. NewServer builds the mux and starts serving in one
 	// step, so the handler is swapped just after; clients wait for the ready file written below.
-	server.Config.Handler = &lab{next: server.Config.Handler, hostd: h, free: *license == "free",
+	gate := &lab{next: server.Config.Handler, hostd: h, free: *license == "free",
 		apiVersion: aboutInfo(inv).ApiVersion, user: *username, pass: *password, vms: vms, services: services}
+	server.Config.Handler = gate
+	stopPush := make(chan struct{})
+	if *pushPeriod > 0 {
+		go gate.push(*pushPeriod, stopPush)
+	}
 
 	if *certOut != "" {
 		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
@@ -131,6 +138,7 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
+	close(stopPush)
 	// No server.Close(): it waits for open requests, and a client's WaitForUpdatesEx may never end.
 	_ = os.RemoveAll(dsDir)
 	log.Printf("stopped")
