@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
-from vsphere_lab import Lab, esxilab, free_networks
+from vsphere_lab import esxilab, lab_up
 
 pytestmark = pytest.mark.lab
 
@@ -37,23 +36,8 @@ def _config():
 
 @pytest.fixture(scope="module")
 def ssh_lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ssh-lab")
-    config, state = root / "lab.yml", root / "state"
-    lab_config = _config()
-    for host_net, guest_net in free_networks():
-        lab_config["lab"].update(host_net=host_net, guest_net=guest_net)
-        config.write_text(yaml.safe_dump(lab_config, sort_keys=False))
-        up = esxilab("up", "--config", config, "--dir", state)
-        if up.returncode == 0 or "lab addresses in use" not in up.stdout + up.stderr:
-            break
-    if up.returncode != 0:
-        esxilab("down", "--dir", state)
-        pytest.fail("esxilab up failed:\n%s\n%s" % (up.stdout, up.stderr))
-    try:
-        yield Lab(state)
-    finally:
-        down = esxilab("down", "--dir", state)
-        assert down.returncode == 0, down.stdout + down.stderr
+    with lab_up(_config(), tmp_path_factory.mktemp("ssh-lab")) as lab:
+        yield lab
 
 
 def commands(lab, host):

@@ -8,9 +8,9 @@ hands to the modules once, through module_defaults on the collection's action gr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -26,13 +26,14 @@ if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
 from labkit import hostd  # noqa: E402
+from labkit.cli import free_networks  # noqa: E402
 from labkit.labd import State  # noqa: E402
 
 ESXILAB = LAB_DIR / "esxilab"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 LAB_CONFIG = {
-    "lab": {"ready_timeout": 120},  # host_net and guest_net: see free_networks
+    "lab": {"ready_timeout": 120},  # host_net and guest_net: see lab_up
     "hosts": [
         {
             "name": "lic70",
@@ -87,33 +88,35 @@ MODULE_DEFAULTS = {
 }
 
 
-def listening_addresses():
-    """Addresses something listens on (from /proc/net/tcp), to keep clear of other labs."""
-    found = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
-                found.add(socket.inet_ntoa(bytes.fromhex(fields[1].split(":")[0])[::-1]))
-    return found
-
-
-def free_networks():
-    """(host_net, guest_net) pairs of 127.0.X.0 networks where nothing listens yet, in random order.
-
-    Other developers' labs may be up on this machine, on the default 127.0.10.x, the lab suite's
-    127.0.110.x or networks of their own choosing; a random pick of two unused /24s makes meeting
-    one unlikely, and `esxilab up` is tried on the next pair if its addresses are taken anyway.
-    """
-    busy = set(address.rsplit(".", 1)[0] for address in listening_addresses())
-    unused = [n for n in range(2, 254, 2) if "127.0.%d" % n not in busy and "127.0.%d" % (n + 1) not in busy]
-    random.shuffle(unused)
-    for third in unused[:5]:
-        yield "127.0.%d.0" % third, "127.0.%d.0" % (third + 1)
-
-
 def esxilab(*args, timeout=300):
     return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def lab_up(raw, root):
+    """`esxilab up` of the config `raw` in root/state, on 127.0.X.0/24 nets nothing listens on.
+
+    Other developers' labs may be up on this machine (on the default nets, the lab suite's or nets
+    of their own); a random pick among the free pairs makes meeting one that starts at the same
+    time unlikely, and `up` is tried on the next pair (five at most) if the addresses were taken
+    anyway. Yields the Lab; `down` must leave nothing behind.
+    """
+    config, state = root / "lab.yml", root / "state"
+    started = time.monotonic()
+    for candidate in itertools.islice(free_networks(raw, shuffle=True), 5):
+        config.write_text(yaml.safe_dump(candidate, sort_keys=False))
+        up = esxilab("up", "--config", config, "--dir", state)
+        if up.returncode == 0 or "lab addresses in use" not in up.stdout + up.stderr:
+            break  # up, or failed for a reason other nets will not cure
+    if up.returncode != 0:
+        esxilab("down", "--dir", state)
+        pytest.fail("esxilab up failed (%d):\n%s\n%s" % (up.returncode, up.stdout, up.stderr))
+    print("\nlab up in %.1f s (%s)" % (time.monotonic() - started, state))
+    try:
+        yield Lab(state)
+    finally:
+        down = esxilab("down", "--dir", state)
+        assert down.returncode == 0, "esxilab down left something behind:\n%s\n%s" % (down.stdout, down.stderr)
 
 
 def api(module, register, check_mode=False, ignore_errors=False, **args):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets
 import shlex
 import shutil
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import config as cfgmod
@@ -90,6 +92,38 @@ def address_busy(address: str, port: int) -> bool:
         return True
     finally:
         s.close()
+
+
+def busy_ports(lab: cfgmod.Lab) -> list[str]:
+    """The lab's address:port pairs something else listens on already (`up` refuses those)."""
+    ports = [(h.address, p) for h in lab.hosts for p in (cfgmod.SSH_PORT, cfgmod.HOSTD_PORT, cfgmod.API_PORT)]
+    ports += [(vm.address, cfgmod.SSH_PORT) for _, vm in lab.guests()]
+    return [f"{a}:{p}" for a, p in ports if address_busy(a, p)]
+
+
+def free_networks(raw: dict, *, shuffle: bool = False) -> Iterator[dict]:
+    """Copies of the CONFIG.yml mapping `raw` moved to 127.0.X.0/24 nets where none of the lab's
+    addresses is in use (other developers' labs and tests may run on this machine at once).
+
+    Candidates: the nets `raw` names itself, if any, then host_net 127.0.X.0 with guest_net
+    127.0.X+1.0 for even X from 2 to 252, in that order or, with `shuffle`, in random order (so
+    that sessions starting together rarely pick the same pair). The default nets (a developer's
+    own lab) are never picked. Each copy is checked as it is asked for; `up` still refuses if
+    another lab took the addresses in between, so a caller may go on to the next copy. Raises
+    RuntimeError when no candidate is free.
+    """
+    lab_block = raw.get("lab") or {}
+    defaults = {cfgmod.Lab.host_net, cfgmod.Lab.guest_net}
+    pairs = [{"host_net": f"127.0.{x}.0", "guest_net": f"127.0.{x + 1}.0"} for x in range(2, 253, 2)]
+    pairs = [p for p in pairs if defaults.isdisjoint(p.values())]
+    if shuffle:
+        random.shuffle(pairs)
+    names_nets = any(k in d for d in (raw, lab_block) for k in ("host_net", "guest_net"))
+    for nets in ([{}] if names_nets else []) + pairs:
+        candidate = {**raw, "lab": {**lab_block, **nets}}
+        if not busy_ports(cfgmod.normalise(candidate)):
+            yield candidate
+    raise RuntimeError("no free 127.0.X.0/24 nets for a lab")
 
 
 def keygen(path: Path, comment: str) -> str:
@@ -235,13 +269,7 @@ def cmd_up(args) -> int:
     if state.pids.is_dir() and any(state.pids.iterdir()):
         say("esxilab: cleaning up what a previous lab left in this directory")
         down(state, quiet=True)
-    busy = [
-        f"{a}:{p}"
-        for h in lab.hosts
-        for a, p in ((h.address, cfgmod.SSH_PORT), (h.address, cfgmod.HOSTD_PORT), (h.address, cfgmod.API_PORT))
-        if address_busy(a, p)
-    ]
-    busy += [f"{vm.address}:22" for _, vm in lab.guests() if address_busy(vm.address, cfgmod.SSH_PORT)]
+    busy = busy_ports(lab)
     if busy:
         raise CliError(f"lab addresses in use: {', '.join(busy)} (another lab? set lab.host_net/guest_net)")
     try:

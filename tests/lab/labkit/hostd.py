@@ -514,20 +514,15 @@ class Hostd:
             return 0, fmt.getallvms(rows, invalid, self.cfg.vm_order)
         if cmd == "vmsvc/power.getstate":
             return 0, fmt.getstate(self.find_vm(arg).power)
-        if cmd == "vmsvc/power.on":
+        if cmd in ("vmsvc/power.on", "vmsvc/power.off"):
+            op = cmd.rsplit(".", 1)[1]
+            target = "poweredOn" if op == "on" else "poweredOff"
             vm = self.find_vm(arg)
             with vm.oplock:
-                if vm.power == "poweredOn":
-                    raise Fault(fmt.power_failed("on", "poweredOn", vm.power, v))
-                self.power_on(vm)
-            return 0, "Powering on VM:\n"
-        if cmd == "vmsvc/power.off":
-            vm = self.find_vm(arg)
-            with vm.oplock:
-                if vm.power == "poweredOff":
-                    raise Fault(fmt.power_failed("off", "poweredOff", vm.power, v))
-                self.power_off(vm)
-            return 0, "Powering off VM:\n"
+                if vm.power == target:
+                    raise Fault(fmt.power_failed(op, target, vm.power, v))
+                (self.power_on if op == "on" else self.power_off)(vm)
+            return 0, f"Powering {op} VM:\n"
         if cmd == "vmsvc/power.shutdown":
             vm = self.find_vm(arg)
             with vm.oplock:

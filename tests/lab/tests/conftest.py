@@ -20,24 +20,10 @@ if str(LAB_DIR) not in sys.path:
 
 from labkit import config as cfgmod  # noqa: E402
 from labkit import hostd  # noqa: E402
+from labkit.cli import free_networks  # noqa: E402
 
 ESXILAB = LAB_DIR / "esxilab"
 SUITE_CONFIG = Path(__file__).with_name("suite-lab.yml")
-
-
-def free_nets(raw: dict) -> dict:
-    """`raw` (a config) moved to the first pair of 127.0.X.0/24 nets nobody listens on (other
-    developers' labs and tests may run on this machine at the same time)."""
-    from labkit.cli import address_busy
-
-    for x in range(110, 250, 20):
-        candidate = {**raw, "lab": {**raw.get("lab", {}), "host_net": f"127.0.{x}.0", "guest_net": f"127.0.{x + 10}.0"}}
-        lab = cfgmod.normalise(candidate)
-        ports = [(h.address, p) for h in lab.hosts for p in (22, cfgmod.HOSTD_PORT, cfgmod.API_PORT)]
-        ports += [(vm.address, 22) for _, vm in lab.guests()]
-        if not any(address_busy(a, p) for a, p in ports):
-            return candidate
-    raise RuntimeError("no free 127.0.X.0/24 nets for the lab")
 
 
 def esxilab(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -129,7 +115,7 @@ class Lab:
 def lab(tmp_path_factory) -> Lab:
     state = tmp_path_factory.mktemp("esxilab-suite")
     config = state.with_name(state.name + ".yml")
-    config.write_text(yaml.safe_dump(free_nets(yaml.safe_load(SUITE_CONFIG.read_text()))))
+    config.write_text(yaml.safe_dump(next(free_networks(yaml.safe_load(SUITE_CONFIG.read_text())))))
     t0 = time.monotonic()
     r = esxilab("up", "--config", config, "--dir", state)
     if r.returncode != 0:

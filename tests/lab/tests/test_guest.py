@@ -7,7 +7,6 @@ Two guests boot at once (TCG; a few seconds each): `plain` without nesting and w
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ LAB = Path(__file__).resolve().parents[1]
 if str(LAB) not in sys.path:  # labkit lives in tests/lab
     sys.path.insert(0, str(LAB))
 
+from labkit.cli import address_busy  # noqa: E402
 from labkit.guest import Guest  # noqa: E402
 from labkit.guestimage import build_guest_image  # noqa: E402
 
@@ -35,11 +35,8 @@ def _free_addresses(count: int) -> list[str]:
     found = []
     for last in range(base, base + 10):
         address = f"127.0.20.{last}"
-        with socket.socket() as s:
-            try:
-                s.bind((address, 22))
-            except OSError:
-                continue
+        if address_busy(address, 22):
+            continue
         found.append(address)
         if len(found) == count:
             return found

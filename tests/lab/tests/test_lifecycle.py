@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Lab, esxilab, free_nets
-from labkit.cli import listeners
+from conftest import Lab, esxilab
+from labkit.cli import free_networks, listeners
 from labkit.labd import Pids, start_time
 from labkit.sshd import processes_in
 
@@ -35,7 +35,7 @@ hosts:
 
 
 def test_up_down_leaves_nothing(tmp_path):
-    (tmp_path / "lab.yml").write_text(yaml.safe_dump(free_nets(yaml.safe_load(CONFIG))))
+    (tmp_path / "lab.yml").write_text(yaml.safe_dump(next(free_networks(yaml.safe_load(CONFIG)))))
     state = tmp_path / "state"
     r = esxilab("up", "--config", tmp_path / "lab.yml", "--dir", state)
     assert r.returncode == 0, r.stdout + r.stderr
