@@ -40,7 +40,8 @@ class EsxiShellAction(ActionBase):
             # sudoable=False: no become wrapper and no pty, so bytes arrive exactly as sent.
             outcome = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
         except AnsibleConnectionFailure as error:
-            raise AnsibleConnectionFailure(str(error) + SSH_HINT) from error
+            # from None: the hint is added to the message, not shown as a second, repeated error
+            raise AnsibleConnectionFailure(error.message + SSH_HINT) from None
         return dict(rc=outcome["rc"], stdout=outcome["stdout"], stderr=outcome["stderr"])
 
     def host_facts(self, task_vars):

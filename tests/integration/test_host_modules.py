@@ -175,3 +175,21 @@ def test_hardware_8_is_refused_then_upgraded(ssh_lab, tmp_path):
     facts = play(ssh_lab, "e67", [], tmp_path / "after")[0]
     vm = next(vm for vm in facts["facts"]["host"]["vms"] if vm["name"] == "old hw")
     assert vm["hardware_version"] == 9 and vm["nested_hv_enabled"] is True
+
+
+def test_ssh_off_says_how_to_turn_it_on(ssh_lab, tmp_path):
+    from labkit import hostd
+
+    address = ssh_lab.address("e55")
+    assert hostd.request(address, ["vim-cmd", "hostsvc/stop_ssh"], timeout=30)[0] == 0
+    try:
+        # A new connection: an earlier test's ControlPersist master would still get through.
+        no_master = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
+        run = ssh_lab.playbook(
+            "e55", [{"name": "facts", "nestedvirt.esxi.host_info": {}}], tmp_path=tmp_path, env=no_master
+        )
+    finally:
+        assert hostd.request(address, ["vim-cmd", "hostsvc/start_ssh"], timeout=30)[0] == 0
+    assert run.rc != 0
+    assert "Connection refused -- if SSH (the TSM-SSH service) is off on the ESXi host" in run.output
+    assert "nestedvirt.esxi.ssh_service" in run.output
