@@ -90,17 +90,75 @@ def datastore_path_to_absolute(datastore, path):
     return "/vmfs/volumes/%s/%s" % (datastore, path)
 
 
-def parse_getallvms(text):
+def _new_vm(vmid, name, datastore, path, guest, version, annotation):
+    return {
+        "vmid": vmid,
+        "name": name,
+        "datastore": datastore,
+        "datastore_path": "[%s] %s" % (datastore, path),
+        "vmx_path": datastore_path_to_absolute(datastore, path),
+        "guest_os": guest,
+        "hardware_version": int(version[4:]),
+        "annotation": (annotation or "").strip(),
+        "_continued": [],
+    }
+
+
+_DATASTORE_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\] (?P<path>.*)$", re.S)
+_ROW_START = re.compile(r"^(?P<vmid>\d+)\s")
+# A row whose name may span lines (a name with a newline), anchored on the VM's own path.
+_ANCHORED_ROW = (
+    r"^%s\s+(?P<name>[\s\S]*?)\s+%s\s+(?P<guest>\S+)\s+(?P<version>vmx-\d+)(?:[ \t](?P<annotation>[^\n]*))?$"
+)
+_MAX_ROW_LINES = 64
+
+
+def _anchored_row(lines, start, vmid, datastore_path):
+    """The VM row of ``vmid`` starting at lines[start], which ends with the VM's own path and may
+    span lines: (vm, lines used), or None."""
+    where = _DATASTORE_PATH.match(datastore_path)
+    if where is None:
+        return None
+    pattern = re.compile(_ANCHORED_ROW % (re.escape(vmid), re.escape(datastore_path)))
+    for end in range(start, min(len(lines), start + _MAX_ROW_LINES)):
+        match = pattern.match("\n".join(lines[start : end + 1]))
+        if match:
+            vm = _new_vm(
+                vmid,
+                match.group("name"),
+                where.group("datastore"),
+                where.group("path"),
+                match.group("guest"),
+                match.group("version"),
+                match.group("annotation"),
+            )
+            return vm, end + 1 - start
+    return None
+
+
+def parse_getallvms(text, paths=None, missing=()):
     """Parse ``vim-cmd vmsvc/getallvms``; returns (vms, invalid_vmids).
 
     Each VM is a dict: vmid, name, datastore, datastore_path, vmx_path, guest_os,
     hardware_version (int), annotation. Rows keep their order; vmids are strings.
+
+    The listing alone is ambiguous: names and annotations are printed verbatim, so a name with a
+    newline spans lines and an annotation line can look exactly like a row. ``paths``
+    ({vmid: "[datastore] dir/x.vmx"}, from each VM's own summary) and ``missing`` (vmids the
+    host says do not exist) settle it: a row of a VM in ``paths`` is read up to that VM's own
+    path, however many lines its name takes; a line that only looks like a row (its vmid is
+    ``missing``) is annotation text of the VM above it.
     """
+    paths = paths or {}
     vms = []
     invalid = []
     seen_header = False
     current = None
-    for line in text.replace("\r\n", "\n").split("\n"):
+    lines = text.replace("\r\n", "\n").split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
         if not seen_header:
             if _GETALLVMS_HEADER.match(line):
                 seen_header = True
@@ -108,22 +166,43 @@ def parse_getallvms(text):
                 invalid.append(_SKIPPING.match(line).group("vmid"))
             continue
         skipping = _SKIPPING.match(line)
-        row = _GETALLVMS_ROW.match(line)
+        start = _ROW_START.match(line)
+        vmid = start.group("vmid") if start else None
         if skipping:
             invalid.append(skipping.group("vmid"))
             current = None
-        elif row:
-            current = {
-                "vmid": row.group("vmid"),
-                "name": row.group("name"),
-                "datastore": row.group("datastore"),
-                "datastore_path": "[%s] %s" % (row.group("datastore"), row.group("path")),
-                "vmx_path": datastore_path_to_absolute(row.group("datastore"), row.group("path")),
-                "guest_os": row.group("guest"),
-                "hardware_version": int(row.group("version")[4:]),
-                "annotation": (row.group("annotation") or "").strip(),
-                "_continued": [],
-            }
+            continue
+        if vmid is not None and vmid in paths:
+            found = _anchored_row(lines, index - 1, vmid, paths[vmid])
+            if found is None:
+                if any(vm["vmid"] == vmid for vm in vms):
+                    if current is not None:
+                        current["_continued"].append(line)  # an annotation line with a real vmid
+                    continue
+                raise EsxiOutputError(
+                    "the row of VM %s (%s) in 'vim-cmd vmsvc/getallvms' cannot be read: %r; refusing to guess"
+                    % (vmid, paths[vmid], line[:200])
+                )
+            current, used = found
+            vms.append(current)
+            index += used - 1
+            continue
+        if vmid is not None and vmid in missing:
+            # Not a VM: text of the annotation above (or of a VM gone since the listing).
+            if current is not None:
+                current["_continued"].append(line)
+            continue
+        row = _GETALLVMS_ROW.match(line)
+        if row:
+            current = _new_vm(
+                row.group("vmid"),
+                row.group("name"),
+                row.group("datastore"),
+                row.group("path"),
+                row.group("guest"),
+                row.group("version"),
+                row.group("annotation"),
+            )
             vms.append(current)
         elif current is not None:
             # The annotation is printed verbatim: its further lines stand on their own.

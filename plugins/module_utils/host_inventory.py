@@ -106,9 +106,21 @@ def build_host_facts(stdout):
     method = nesting_method(release["version"])
     host_config = VmxDocument.parse(single.get("hostconfig", ""))
     host_allow = _is_true(host_config.get("vhv.allow"))
-    vms, invalid = parse_getallvms(single.get("getallvms", ""))
-
     summaries = {arg: text for name, arg, text in sections if name == "summary"}
+    # Each VM's own summary says where its .vmx is, or that no such VM exists: that settles the
+    # rows getallvms alone leaves ambiguous (names with newlines, annotations that look like rows).
+    paths, missing = {}, set()
+    for vmid, summary in summaries.items():
+        fault = parse_fault(summary)
+        if fault:
+            if fault["name"] == "NotFound":
+                missing.add(vmid)
+            continue
+        path = parse_properties(summary, ("vmPathName",)).get("vmPathName")
+        if path:
+            paths[vmid] = path
+    vms, invalid = parse_getallvms(single.get("getallvms", ""), paths=paths, missing=missing)
+
     vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
     for vm in vms:
         summary = summaries.get(vm["vmid"], "")

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """vm_power: bring a VM to a power state in one round trip, waiting on the host.
 
-The script asks the state first and sends no power command when the VM is already there.
+The script asks the state first and sends no power command when the VM is already there, nor
+when the state cannot be read (a fault, output it does not know).
 A graceful shutdown (through VMware Tools) is waited for on the host up to a timeout; with
 ``force`` a refused or timed-out shutdown ends in a hard power-off. Powering on can wait, on the
 host, until Tools run and report an address. ``interpret_power`` reads the answer.
@@ -70,8 +71,11 @@ def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expec
         mark("before"),
         "s=$(st)",
         "printf '%s\\n' \"$s\"",
-        'case "$s" in *%s*) already=1;; *"(vim.fault."*) already=fault;; *) already=0;; esac'
+        # A power operation only follows a state read for sure; anything else (a fault, output
+        # this script does not know) sends nothing and is reported.
+        'case "$s" in *%s*) already=1;; *"(vim.fault."*|*"(vmodl.fault."*) already=fault;;'
         % quote(_STATE_WORDS[state]),
+        '  *"Powered on"*|*"Powered off"*|*"Suspended"*) already=0;; *) already=unknown;; esac',
     ]
     if state == "poweredoff":
         lines += ['if [ "$already" = 0 ]; then', mark("op", "off"), '  vim-cmd vmsvc/power.off "$id" 2>&1', "fi"]
@@ -97,7 +101,7 @@ def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expec
         lines += ['if [ "$already" = 0 ]; then', mark("op", "on"), '  vim-cmd vmsvc/power.on "$id" 2>&1', "fi"]
         if wait_for_ip:
             lines += [
-                'if [ "$already" != fault ]; then',
+                'if [ "$already" = 0 ] || [ "$already" = 1 ]; then',
                 "  while :; do",
                 '    g=$(vim-cmd vmsvc/get.guest "$id" 2>&1)',
                 # Done when Tools run and the top-level ipAddress (3-space indent) is a string.
