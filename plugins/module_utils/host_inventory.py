@@ -96,6 +96,38 @@ def vm_nesting_enabled(method, vm, host_allow):
     return _is_true(vm["vmx"].get("vhv.enable")) and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
 
 
+_KEY_LINE = re.compile(r"^\s*(%s)\s*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I)
+
+
+def _check_consistent(release, vms, paths, summaries, vmx_lines):
+    """The parts of host_info's answer must agree; a damaged answer is an error, never facts.
+
+    The script prints the build (``vmware -lv``), a summary and a vmx section for every vmid of
+    the listing, summaries with a power state and a path, and only key lines in a vmx section.
+    """
+    if not release["build"]:
+        raise EsxiOutputError("'vmware -lv' printed no build line; the host's answer is damaged")
+    listed = set(vm["vmid"] for vm in vms)
+    lost = sorted(set(paths) - listed, key=int)
+    if lost:
+        raise EsxiOutputError(
+            "VM %s (%s) answered for its summary but has no readable row in getallvms; nothing is assumed"
+            % (lost[0], paths[lost[0]])
+        )
+    for vm in vms:
+        vmid = vm["vmid"]
+        if vmid not in summaries or vmid not in vmx_lines:
+            raise EsxiOutputError("the host's answer lacks the summary or the vmx keys of VM %s; it is damaged" % vmid)
+        summary = summaries[vmid]
+        if not parse_fault(summary):
+            props = parse_properties(summary, ("powerState", "vmPathName"))
+            if props.get("powerState") not in ("poweredOn", "poweredOff", "suspended"):
+                raise EsxiOutputError("the summary of VM %s has no readable power state: %r" % (vmid, summary[:200]))
+        for line in vmx_lines[vmid].split("\n"):
+            if line.strip() and not _KEY_LINE.match(line):
+                raise EsxiOutputError("unexpected line among the vmx keys of VM %s: %r" % (vmid, line[:200]))
+
+
 def build_host_facts(stdout):
     sections = split_sections(stdout)
     names = [name for name, _arg, _text in sections]
@@ -122,6 +154,7 @@ def build_host_facts(stdout):
     vms, invalid = parse_getallvms(single.get("getallvms", ""), paths=paths, missing=missing)
 
     vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
+    _check_consistent(release, vms, paths, summaries, vmx_lines)
     for vm in vms:
         summary = summaries.get(vm["vmid"], "")
         fault = parse_fault(summary)

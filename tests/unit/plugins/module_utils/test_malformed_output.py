@@ -67,7 +67,8 @@ def test_a_real_vms_row_that_cannot_be_read_is_an_error():
 
 
 def host_info_answer():
-    parts = ["@@nestedvirt version", "VMware ESXi 6.7.0 build-15820472", "@@nestedvirt python", "/bin/python"]
+    parts = ["@@nestedvirt version", "VMware ESXi 6.7.0 build-15820472", "VMware ESXi 6.7.0 Update 3"]
+    parts += ["@@nestedvirt python", "/bin/python"]
     parts += ["@@nestedvirt hostconfig", 'vhv.allow = "FALSE"', "@@nestedvirt getallvms"]
     parts += [
         HEADER,
@@ -162,3 +163,27 @@ def test_an_unreadable_power_state_sends_no_power_operation(fake_vim_cmd, state_
     assert not [c for c in calls if c.startswith("vmsvc/power.") and "getstate" not in c], calls
     with pytest.raises(PowerError, match=message):
         interpret_power(stdout, "7", state, 2, True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (("VMware ESXi 6.7.0 build-15820472\n", ""), "printed no build line"),
+        (("@@nestedvirt summary 3\n", "@@nestedvirt summaryx 3\n"), "lacks the summary or the vmx keys of VM 3"),
+        (("@@nestedvirt vmx 1\n", ""), "lacks the summary or the vmx keys of VM 1"),
+        (
+            (
+                'virtualHW.version = "15"\n@@nestedvirt summary 3',
+                'virtualHW.version = "15"\nrm -rf /\n@@nestedvirt summary 3',
+            ),
+            "unexpected line among the vmx keys of VM 1",
+        ),
+        (('      powerState = "poweredOn",\n', "", 1), "the summary of VM 1 has no readable power state"),
+        (("3      c                         [datastore1] c/c.vmx", "3      c"), r"VM 3 \(\[datastore1\] c/c.vmx\)"),
+    ],
+)
+def test_host_info_parts_that_disagree_are_an_error(damage, message):
+    text = host_info_answer().replace(*damage)
+    assert text != host_info_answer()
+    with pytest.raises(EsxiOutputError, match=message):
+        build_host_facts(text)
