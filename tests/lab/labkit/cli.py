@@ -259,8 +259,12 @@ def cmd_up(args) -> int:
     if str(state.root).startswith("/run/") or state.root == Path("/run"):
         raise CliError("the state directory must not be under /run")
     try:
-        lab = cfgmod.load(Path(args.config))
-    except (OSError, cfgmod.ConfigError) as e:
+        raw = cfgmod.read_raw(Path(args.config))
+        if args.free_nets:
+            # Shared machines: other labs may hold the config's nets; take a free pair instead.
+            raw = next(free_networks(raw, shuffle=True))
+        lab = cfgmod.normalise(raw)
+    except (OSError, cfgmod.ConfigError, RuntimeError) as e:
         raise CliError(str(e)) from None
     state.root.mkdir(parents=True, exist_ok=True)
     pid = labd_pid(state)
@@ -503,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="build and start a lab; returns when it is ready")
     up.add_argument("--config", required=True)
     up.add_argument("--dir", required=True)
+    up.add_argument(
+        "--free-nets", action="store_true", help="use free 127.0.X.0/24 nets if the config's (or the default) are taken"
+    )
     up.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="hosts, SSH, VMs and faults of a running lab")
     st.add_argument("--dir", required=True)

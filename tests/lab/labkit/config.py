@@ -514,15 +514,19 @@ def normalise(raw: Any) -> Lab:
     return lab
 
 
-def load(path: Path) -> Lab:
+def read_raw(path: Path) -> dict:
+    """The CONFIG.yml (or .json) mapping as written, before normalisation."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
-        return normalise(json.loads(text))
+        return json.loads(text)
     import yaml
 
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return normalise(raw)
+
+
+def load(path: Path) -> Lab:
+    return normalise(read_raw(path))
