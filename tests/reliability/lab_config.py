@@ -1,0 +1,109 @@
+"""The reliability suite's lab: which hosts and VMs each case uses, and the hostile names.
+
+Every case has VMs of its own, so cases cannot disturb each other; `bystander` VMs are never
+targeted and must come out of every case untouched. Canary files live under /tmp, on the
+controller and inside each simulated host: a hostile name or value that ran as a command would
+leave one there.
+"""
+
+CANARY_DIR = "/tmp"
+CANARY_PREFIX = "nvc-"
+
+
+def canary(tag):
+    return "%s/%s%s" % (CANARY_DIR, CANARY_PREFIX, tag)
+
+
+# Quotes, $(), backticks, ;, |, &&, a redirection, unicode; its default path on the datastore
+# (<name>/<name>.vmx, '/' as %2f) holds all of it too.
+HOSTILE_NAME = 'q\'uote "dq" $(touch %s) `touch %s`; touch %s | touch %s && touch %s > %s ünï 🙂' % (
+    canary("d"),
+    canary("b"),
+    canary("s"),
+    canary("p"),
+    canary("a"),
+    canary("r"),
+)
+NEWLINE_NAME = "line one\nline two $(touch %s)" % canary("newline")
+_LONG_UNIT = "ü$(touch %s);`x`|" % canary("long")
+LONG_NAME = (_LONG_UNIT * (4096 // len(_LONG_UNIT.encode()) + 1)).encode()[:4096].decode("utf-8", "ignore")
+LONG_NAME = LONG_NAME + "x" * (4096 - len(LONG_NAME.encode()))
+JINJA_NAME = "{{ lookup('pipe', 'touch %s') }}" % canary("jinja")
+JINJA_ANNOTATION = "{{ lookup('pipe', 'touch %s') }}\n{%% if true %%}{{ 7 * 7 }}{%% endif %%}" % canary(
+    "jinja-annotation"
+)
+# An annotation whose second line looks exactly like a getallvms row that gives the name of the
+# host's real VM `bystander` to this VM's .vmx, under a vmid that does not exist.
+SPOOF_ANNOTATION = "looks harmless\n%d      bystander   [datastore1] spoofer/spoofer.vmx   otherLinux64Guest   vmx-15"
+SPOOF_VMID = 77
+
+HOSTILE_VALUES = {
+    "nestedvirt.hostile": 'q\'uote "dq" $(touch %s) `touch %s`; | && > ünïcødé 🙂 \\ tab\there'
+    % (canary("value-dollar"), canary("value-backtick")),
+    "nestedvirt.newline": "line one\nline two\r\n$(touch %s)" % canary("value-newline"),
+    "nestedvirt.long": ("|22 $(touch %s) " % canary("value-long")) * 120,
+}
+
+
+def _vm(name, power="off", **extra):
+    return dict({"name": name, "guest": "none", "power": power}, **extra)
+
+
+LAB_CONFIG = {
+    "lab": {"ready_timeout": 180},
+    "hosts": [
+        {
+            "name": "r67",
+            "version": "6.7.0",
+            "ssh": True,
+            "datastores": ["datastore1", {"name": "small", "size_mb": 8}],
+            "vms": [
+                _vm("bystander", "on"),
+                _vm("drop-start"),
+                _vm("drop-end"),
+                _vm("crash-vm"),
+                _vm("full-vm", "on", datastore="small"),
+                _vm("stubborn", "on", ignore_shutdown=True),
+                _vm("stubborn-forced", "on", ignore_shutdown=True),
+                _vm("no-tools", "on", tools=False),
+                _vm("vanish-early", "on"),
+                _vm("vanish-late", "on"),
+                _vm("moved"),
+                _vm("shared"),
+                _vm("slow-lock"),
+                _vm("stale-lock"),
+                _vm("values-vm"),
+                _vm(HOSTILE_NAME, "on"),
+                _vm(NEWLINE_NAME, "on", path="newline/newline.vmx"),
+                _vm(LONG_NAME, "on", path="long/long.vmx"),
+                _vm(JINJA_NAME, "on", path="jinja/jinja.vmx", annotation=JINJA_ANNOTATION),
+                _vm("spoofer", "off", annotation=SPOOF_ANNOTATION % SPOOF_VMID),
+                _vm("kill-facts", "on"),
+                _vm("kill-shutdown", "on"),
+                _vm("kill-write", "on"),
+                {"name": "kill-guest", "guest": "linux", "power": "on"},
+            ],
+        },
+        {
+            "name": "r50",
+            "version": "5.0.0",
+            "ssh": True,
+            "vms": [_vm("vm50", "on", hardware_version=8)],
+        },
+        {
+            # Its vmx and vim-cmd answer are garbled on purpose by the malformed-output cases.
+            "name": "rbad",
+            "version": "8.0.1",
+            "ssh": True,
+            "vms": [_vm("victim", "on"), _vm("other", "on")],
+        },
+        {
+            "name": "rapi",
+            "version": "8.0.1",
+            "ssh": False,
+            "api": True,
+            "license": "licensed",
+            "vms": [_vm("api-vm", "on"), _vm("ssh-vm", "on")],
+        },
+    ],
+}

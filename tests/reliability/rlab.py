@@ -1,0 +1,416 @@
+"""The reliability suite's lab and how the cases drive it.
+
+One lab per session (`esxilab up` on two free 127.0.X.0/24 nets). Plays run through the real
+`ansible-playbook`, with the keep_results callback of tests/integration, against the inventory
+`up` writes; the collection is the checkout itself (tests/conftest.py links it). The lab's own
+records are the witnesses: its log of SSH commands, the files as the host's shell sees them,
+and hostd's view of every VM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_DIR = ROOT / "tests" / "lab"
+if str(LAB_DIR) not in sys.path:
+    sys.path.insert(0, str(LAB_DIR))
+
+from labkit import hostd  # noqa: E402
+
+ESXILAB = LAB_DIR / "esxilab"
+BIN = Path(sys.executable).parent
+CALLBACKS = ROOT / "tests" / "integration" / "callback_plugins"
+PLAYBOOK = ROOT / "playbooks" / "enable_nesting.yml"
+
+
+def esxilab(*args, timeout=300):
+    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _listening_nets():
+    """The 127.0.X nets something listens on (other developers' labs and tests)."""
+    nets = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                address = socket.inet_ntoa(bytes.fromhex(fields[1].split(":")[0])[::-1])
+                nets.add(address.rsplit(".", 1)[0])
+    return nets
+
+
+def free_networks(count=5):
+    """Up to ``count`` (host_net, guest_net) pairs of unused 127.0.X.0/24 nets, in random order."""
+    busy = _listening_nets()
+    pairs = [x for x in range(2, 253, 2) if x != 10 and {"127.0.%d" % x, "127.0.%d" % (x + 1)}.isdisjoint(busy)]
+    random.shuffle(pairs)
+    return [("127.0.%d.0" % x, "127.0.%d.0" % (x + 1)) for x in pairs[:count]]
+
+
+def _alive(pid, start):
+    """Whether the process recorded as (pid, start time) still runs (a zombie does not)."""
+    try:
+        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == str(start)
+
+
+def dead_hosts(state):
+    """Hosts of the lab in ``state`` whose namespace holder or sshd is gone (killed from outside)."""
+    dead = set()
+    for record in sorted((Path(state) / "pids").glob("*.pid")):
+        key = record.stem
+        parts = record.read_text().split()
+        if key.endswith(("-ns", "-sshd")) and len(parts) == 2 and not _alive(int(parts[0]), parts[1]):
+            dead.add(key.rsplit("-", 1)[0])
+    return dead
+
+
+def lab_down(state):
+    """`esxilab down`, after forgetting the mount namespaces of hosts whose holder is gone.
+
+    The kernel reuses namespace ids: `down` kills every process in each recorded namespace, so a
+    recorded id whose namespace died could now be another lab's (seen on this shared machine).
+    """
+    for host in dead_hosts(state):
+        (Path(state) / "pids" / ("%s.mntns" % host)).unlink(missing_ok=True)
+    return esxilab("down", "--dir", state)
+
+
+def start_lab(config, root):
+    """`esxilab up` of ``config`` in a new directory under ``root``, on free nets."""
+    up = None
+    for attempt, (host_net, guest_net) in enumerate(free_networks()):
+        state = root / ("state-%d-%d" % (os.getpid(), time.monotonic_ns()))
+        path = root / ("lab-%d.yml" % attempt)
+        config.setdefault("lab", {}).update(host_net=host_net, guest_net=guest_net)
+        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        up = esxilab("up", "--config", path, "--dir", state)
+        if up.returncode == 0:
+            return Lab(state)
+        lab_down(state)
+        if "lab addresses in use" not in up.stdout + up.stderr:
+            break
+    pytest.fail("esxilab up failed:\n%s\n%s" % (up and up.stdout, up and up.stderr))
+
+
+@contextlib.contextmanager
+def lab_up(config, root):
+    """The lab of ``config``, stopped (and checked to leave nothing) afterwards."""
+    lab = start_lab(config, root)
+    lab.config, lab.root = config, root
+    try:
+        yield lab
+    finally:
+        down = lab_down(lab.state)
+        shutil.rmtree(lab.control_dir, ignore_errors=True)
+        assert down.returncode == 0, "esxilab down left something behind:\n%s\n%s" % (down.stdout, down.stderr)
+
+
+class Run:
+    """One ansible-playbook run: its rc, its output, each task's result by task name."""
+
+    def __init__(self, rc, output, results, seconds):
+        self.rc = rc
+        self.output = output
+        self.results = results
+        self.seconds = seconds
+
+    def __getitem__(self, name):
+        return self.results[name]
+
+    def failures(self):
+        return {name: r.get("msg", "") for name, r in self.results.items() if r.get("failed") or r.get("unreachable")}
+
+
+class Lab:
+    def __init__(self, state: Path) -> None:
+        self._load(state)
+        self.counter = 0
+        self.config = self.root = None
+        self.restarts = 0
+
+    def restart(self):
+        """Down and up again in a new directory (after something outside killed part of it)."""
+        if self.config is None or self.restarts >= 3:
+            pytest.fail("the lab in %s lost hosts %s to something outside" % (self.state, dead_hosts(self.state)))
+        self.restarts += 1
+        lab_down(self.state)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
+        self._load(start_lab(self.config, self.root).state)
+
+    def _load(self, state):
+        self.state = Path(state)
+        # SSH master connections of this lab's runs only (a short path: sockets have a length limit).
+        self.control_dir = tempfile.mkdtemp(prefix="nvrel-cp-", dir="/tmp")
+        self.inventory = self.state / "inventory.yml"
+        groups = yaml.safe_load(self.inventory.read_text())["all"]["children"]
+        self.hostvars = groups["esxi_hosts"]["hosts"]
+        self.guests = (groups.get("nested_guests") or {}).get("hosts") or {}
+
+    # --- the host, as its own shell sees it ------------------------------------------------
+
+    def address(self, host):
+        return self.hostvars[host]["ansible_host"]
+
+    def ssh_argv(self, host, *options):
+        """ssh to a host with the inventory's key and known_hosts (host keys checked)."""
+        hv = self.hostvars[host]
+        common = hv["ansible_ssh_common_args"].split()
+        return ["ssh", "-T", "-i", hv["ansible_ssh_private_key_file"], *common, "-o", "BatchMode=yes", *options]
+
+    def sh(self, host, command, stdin=b"", timeout=120, check=True):
+        """Run ``command`` on the host over real SSH (logged by the lab like any other)."""
+        done = subprocess.run(
+            [*self.ssh_argv(host), "root@%s" % self.address(host), command],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError("on %s: %r failed (%d): %s" % (host, command[:200], done.returncode, done.stderr))
+        return done
+
+    def script(self, host, text, stdin=b"", timeout=300):
+        """Run a long script on the host: sent as a file first (a command line has a size limit)."""
+        self.sh(host, "cat > /tmp/nestedvirt-suite.sh", stdin=text.encode("utf-8", "surrogateescape"))
+        return self.sh(
+            host,
+            "sh /tmp/nestedvirt-suite.sh; rc=$?; rm -f /tmp/nestedvirt-suite.sh; exit $rc",
+            stdin=stdin,
+            timeout=timeout,
+        )
+
+    def read(self, host, path):
+        """A file's bytes on the host, or None when it does not exist."""
+        done = self.sh(host, "if [ -f '%s' ]; then echo yes; cat '%s'; else echo no; fi" % (path, path))
+        head, _newline, body = done.stdout.partition(b"\n")
+        return body if head == b"yes" else None
+
+    def write(self, host, path, data: bytes):
+        self.sh(host, "cat > '%s'" % path, stdin=data)
+
+    def listdir(self, host, directory):
+        done = self.sh(host, "ls -a '%s'" % directory)
+        return sorted(name for name in done.stdout.decode().split("\n") if name not in ("", ".", ".."))
+
+    def tree_digest(self, host, root="/vmfs/volumes"):
+        """{path: md5} of every file under ``root`` on the host (what "nothing else touched" compares)."""
+        done = self.sh(host, "find %s -type f -exec md5sum {} +" % root)
+        return dict(reversed(line.split("  ", 1)) for line in done.stdout.decode().splitlines())
+
+    # --- hostd and the lab's records ---------------------------------------------------------
+
+    def vms(self, host):
+        """hostd's view of every VM (power, nesting, the .vmx on disk), by name."""
+        rc, out = hostd.request(self.address(host), ["lab", "inventory"], timeout=30)
+        assert rc == 0, out
+        return {vm["name"]: vm for vm in json.loads(out)["vms"]}
+
+    def power(self, host, name):
+        return self.vms(host)[name]["power"]
+
+    def fault(self, host, knob, *args, at=None, delay=None, times=None):
+        """`esxilab fault` at run time (README "Faults")."""
+        options = []
+        for name, value in (("--at", at), ("--delay", delay), ("--times", times)):
+            if value is not None:
+                options += [name, str(value)]
+        done = esxilab("fault", "--dir", self.state, "--host", host, *options, knob, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def commands(self, host):
+        """Every SSH command the host ran so far, in order (the lab's log)."""
+        log = self.state / "logs" / ("%s.commands.jsonl" % host)
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    # --- ansible-playbook ----------------------------------------------------------------------
+
+    def _prepare(self, tmp_path, play, extra_vars, flags, env):
+        self.counter += 1
+        work = tmp_path / ("run-%d-%d" % (self.counter, time.monotonic_ns()))
+        work.mkdir(parents=True)
+        if isinstance(play, (str, Path)):
+            playbook = Path(play)
+        else:
+            playbook = work / "play.yml"
+            playbook.write_text(yaml.safe_dump(play, sort_keys=False, allow_unicode=True))
+        results = work / "results.json"
+        argv = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(playbook), *flags]
+        if extra_vars:
+            # A vars file, each string tagged !unsafe: names are data, never templates (as an admin
+            # writes a VM name holding "{{" in an inventory).
+            values = work / "vars.yml"
+            values.write_text(
+                "\n".join("%s: %s" % (key, _unsafe(value)) for key, value in extra_vars.items()) + "\n",
+                encoding="utf-8",
+            )
+            argv += ["-e", "@%s" % values]
+        environment = dict(
+            os.environ,
+            ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"),
+            ANSIBLE_HOME=str(work / "ansible-home"),
+            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
+            ANSIBLE_CALLBACKS_ENABLED="keep_results",
+            KEEP_RESULTS_FILE=str(results),
+            ANSIBLE_SSH_RETRIES="0",
+            ANSIBLE_SSH_CONTROL_PATH_DIR=self.control_dir,
+        )
+        environment.update(env or {})
+        return argv, environment, results, work
+
+    def playbook(self, tmp_path, play, extra_vars=None, *flags, env=None, timeout=600):
+        """Run a play (a list of plays, or a playbook path) to its end."""
+        argv, environment, results, work = self._prepare(tmp_path, play, extra_vars, flags, env)
+        started = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True, env=environment, timeout=timeout, check=False)
+        output = done.stdout + done.stderr
+        (work / "output.txt").write_text(output)
+        kept = json.loads(results.read_text()) if results.exists() else {}
+        return Run(done.returncode, output, kept, time.monotonic() - started)
+
+    def playbooks_at_once(self, tmp_path, plays, timeout=600):
+        """Run several playbooks at the same time (separate ansible-playbook processes)."""
+        started = time.monotonic()
+        running = []
+        for each in plays:
+            argv, environment, results, work = self._prepare(tmp_path, each, None, (), None)
+            output = open(work / "output.txt", "w")  # noqa: SIM115 - closed below
+            process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=environment)
+            running.append((process, output, results, work))
+        runs = []
+        for process, output, results, work in running:
+            process.wait(timeout=timeout)
+            output.close()
+            kept = json.loads(results.read_text()) if results.exists() else {}
+            text = (work / "output.txt").read_text()
+            runs.append(Run(process.returncode, text, kept, time.monotonic() - started))
+        return runs
+
+    def playbook_killed(self, tmp_path, play, host, when, extra_vars=None, timeout=300):
+        """Start a play and kill the controller (SIGKILL to the process group of the ansible-playbook
+        this started: it and its workers) as soon as ``when(commands)`` is true, ``commands`` being
+        the SSH commands ``host`` ran since the start. Returns whether it was killed (False: the
+        play ended first)."""
+        argv, environment, _results, work = self._prepare(tmp_path, play, extra_vars, (), None)
+        seen = len(self.commands(host))
+        with open(work / "output.txt", "w") as output:
+            process = subprocess.Popen(
+                argv, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+            )
+        killed = False
+        deadline = time.monotonic() + timeout
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                if when([entry["command"] for entry in self.commands(host)[seen:]]):
+                    os.killpg(process.pid, signal.SIGKILL)
+                    killed = True
+                    break
+                time.sleep(0.05)
+        finally:
+            if process.poll() is None and not killed:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        return killed
+
+
+def _unsafe(value):
+    """YAML for ``value`` with every string tagged !unsafe (JSON strings are YAML double-quoted strings)."""
+    if isinstance(value, str):
+        return "!unsafe %s" % json.dumps(value, ensure_ascii=False)  # no \\ud83d surrogates: YAML refuses them
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_unsafe(item) for item in value)
+    return json.dumps(value)
+
+
+def md5(data):
+    return hashlib.md5(data, usedforsecurity=False).hexdigest() if data is not None else None
+
+
+def play(hosts, tasks, name="Reliability case"):
+    return [{"name": name, "hosts": hosts, "gather_facts": False, "tasks": tasks}]
+
+
+def vmx_task(name, vm=None, path=None, delegate_to=None, **args):
+    module = dict(args)
+    if vm is not None:
+        module["vm"] = vm
+    if path is not None:
+        module["path"] = path
+    task = {"name": name, "nestedvirt.esxi.vmx": module}
+    if delegate_to:
+        task["delegate_to"] = delegate_to
+    return task
+
+
+def normalize(text, lab=None):
+    """An error message as the report shows it: no times, pids or temporary paths."""
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "<time>", text)
+    text = re.sub(r"\(\d+ s ago\)", "(<n> s ago)", text)
+    text = re.sub(r"pid \d+", "pid <n>", text)
+    if lab is not None:
+        text = text.replace(str(lab.state), "STATE")
+    text = re.sub(r"127\.0\.\d+\.\d+", "<lab address>", text)
+    return " ".join(text.split())
+
+
+def code(text, limit=160):
+    """``text`` as a Markdown code span, shortened and with control characters escaped (for the report)."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    shown = "".join(named.get(c, "\\x%02x" % ord(c)) if ord(c) < 32 else c for c in text)
+    suffix = ""
+    if len(shown) > limit:
+        shown, suffix = "%s ... %s" % (shown[: limit - 40], shown[-20:]), " (%d bytes in all)" % len(text.encode())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", shown)), default=0) + 1)
+    return "%s %s %s%s" % (fence, shown, fence, suffix)
+
+
+def nesting_run(lab, tmp_path, host, names, *flags, **extra):
+    """The collection's enable_nesting playbook on VMs of ``host`` listed by name (no guest SSH:
+    the lab's `guest: none` VMs have none, so no verify and no wait for an address)."""
+    extra_vars = {
+        "nestedvirt_esxi_group": host,
+        "nestedvirt_guest_group": "nested_guests_by_name",
+        "nestedvirt_vms": names,
+        "enable_nesting_verify": False,
+        "enable_nesting_wait_for_ip": False,
+    }
+    extra_vars.update(extra)
+    return lab.playbook(tmp_path, PLAYBOOK, extra_vars, *flags)
+
+
+def vmx_path(name, datastore="datastore1"):
+    return "/vmfs/volumes/%s/%s/%s.vmx" % (datastore, name.replace("/", "%2f"), name.replace("/", "%2f"))
+
+
+def failure_message(run):
+    """The message the play ended with (the role's own, else the failing task's)."""
+    failures = run.failures()
+    for name, message in failures.items():
+        if name.endswith("Fail with the original error"):
+            return message
+    return next(iter(failures.values()), "")
