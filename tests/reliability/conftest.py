@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -226,7 +227,9 @@ def lab(tmp_path_factory):
     """The session's lab; RELIABILITY_LAB=<state dir> reuses a running one (while developing)."""
     reuse = os.environ.get("RELIABILITY_LAB")
     if reuse:
-        yield Lab(Path(reuse))
+        running = Lab(Path(reuse))
+        yield running
+        shutil.rmtree(running.control_dir, ignore_errors=True)
         return
     with lab_up(LAB_CONFIG, tmp_path_factory.mktemp("reliability-lab")) as running:
         yield running
