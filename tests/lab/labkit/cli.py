@@ -457,7 +457,7 @@ def down(state: State, quiet: bool = False) -> list[str]:
             while time.monotonic() < end and any(start_time(p) == s for p, s in left.values()):
                 time.sleep(0.05)
         for ns in namespaces.values():  # open SSH sessions of a host whose supervisor died
-            for p in sshd.processes_in(ns):
+            for p in sshd.processes_in(ns, owner=state.root):
                 sshd.kill(p)
     # verify
     left = []
@@ -465,7 +465,7 @@ def down(state: State, quiet: bool = False) -> list[str]:
         left += [f"process {k} (pid {p})" for k, p in pids.alive().items()]
         for ns in namespaces.values():
             time.sleep(0.05)
-            left += [f"process {p} in a host namespace" for p in sshd.processes_in(ns)]
+            left += [f"process {p} in a host namespace" for p in sshd.processes_in(ns, owner=state.root)]
     try:
         lab = cfgmod.load(state.config) if state.config.exists() else None
     except cfgmod.ConfigError:

@@ -63,11 +63,34 @@ def kill(pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(pid, sig)
 
 
-def processes_in(ns: str) -> list[int]:
+def processes_in(ns: str, owner: Path | None = None) -> list[int]:
+    """Processes in mount namespace `ns`; with `owner` (a lab's state directory or one host's
+    directory in it), only the processes of that lab.
+
+    Once a lab's namespace is gone the kernel may give its id to another lab's namespace, so the
+    id alone proves nothing. A process is the lab's if its root is one of the lab's host roots (an
+    SSH session chrooted there: same device and inode), or if its namespace's mounts name the lab's
+    directory (the holder, which bind-mounts the host root from there).
+    """
+    roots = set()
+    if owner is not None:
+        for root in [Path(owner) / "root", *Path(owner).glob("hosts/*/root")]:
+            with contextlib.suppress(OSError):
+                info = root.stat()
+                roots.add((info.st_dev, info.st_ino))
     out = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and ns_id(int(entry)) == ns:
-            out.append(int(entry))
+        if not entry.isdigit() or ns_id(int(entry)) != ns:
+            continue
+        if owner is not None:
+            try:
+                info = os.stat(f"/proc/{entry}/root")
+                mounts = Path(f"/proc/{entry}/mountinfo").read_text()
+            except OSError:
+                continue  # gone already
+            if (info.st_dev, info.st_ino) not in roots and str(owner) + "/" not in mounts:
+                continue
+        out.append(int(entry))
     return out
 
 
@@ -219,7 +242,7 @@ class HostNamespace:
         if self.ns is None:
             return
         for _ in range(3):
-            pids = processes_in(self.ns)
+            pids = processes_in(self.ns, owner=self.hostdir)
             if not pids:
                 break
             for p in pids:

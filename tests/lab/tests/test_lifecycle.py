@@ -59,6 +59,9 @@ def test_up_down_leaves_nothing(tmp_path):
         session = subprocess.Popen(lab.ssh_argv(host, "sleep 60"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         assert len(processes_in(namespace)) >= 3  # holder, sshd, the session
+        # ...all of them this lab's: another lab's `down` (a reused namespace id) would spare them
+        assert len(processes_in(namespace, owner=state)) >= 3
+        assert processes_in(namespace, owner=tmp_path / "another-lab") == []
     finally:
         r = esxilab("down", "--dir", state)
     assert r.returncode == 0 and "no process, listener or mount left" in r.stdout, r.stdout + r.stderr
