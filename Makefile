@@ -13,12 +13,12 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration molecule demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration reliability molecule demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
-	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration | molecule - one part of 'make test'"
+	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration | reliability | molecule - one part of 'make test'"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
 # lists are needed anyway: the lab downloads Debian's kernel package for its guests.
@@ -104,12 +104,17 @@ lab-test: deps
 integration: deps
 	$(BIN)/python -m pytest tests/integration
 
+# The reliability and security suite on the lab (faults, hostile input, concurrency, secrets); it
+# rewrites docs/reliability.md, its report.
+reliability: deps
+	$(BIN)/python -m pytest tests/reliability
+
 # Molecule scenarios (extensions/molecule): each starts its own lab (create), runs the playbook
 # twice (converge, idempotence), verifies inside the guests and stops the lab (destroy).
 molecule: collection
 	$(BIN)/molecule test --all
 
-test: lint unit sanity ansible-lint package lab-test integration molecule
+test: lint unit sanity ansible-lint package lab-test integration reliability molecule
 
 # The main job against the bundled lab (demo/run says what it shows), with the collection as
 # built and installed by `make package`.
