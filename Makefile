@@ -13,11 +13,12 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration reliability molecule demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration reliability molecule bench demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
+	@echo "make bench  - set up and measure the playbook on the lab beside the alternatives (bench/results)"
 	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration | reliability | molecule - one part of 'make test'"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
@@ -115,6 +116,11 @@ molecule: collection
 	$(BIN)/molecule test --all
 
 test: lint unit sanity ansible-lint package lab-test integration reliability molecule
+
+# Benchmarks (not part of test): bench/run measures the playbook on the lab beside the peers, in one
+# run, and writes bench/results/latest.json and latest.md.
+bench: package
+	bench/run
 
 # The main job against the bundled lab (demo/run says what it shows), with the collection as
 # built and installed by `make package`.
