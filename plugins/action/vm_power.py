@@ -17,6 +17,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     section_map,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import locate_lines, pending_after
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
     ARGUMENT_SPEC,
@@ -35,17 +36,25 @@ class ActionModule(EsxiShellAction):
             argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("name", "vmid")], required_one_of=[("name", "vmid")]
         )[1]
         if args["vmid"] is not None:
-            vmid, expect_path = args["vmid"], None
+            vmid, expect_path, vmx_path = args["vmid"], None, None
         else:
             vm = self.find_vm(task_vars, name=args["name"])
-            vmid, expect_path = vm["vmid"], vm["datastore_path"]
+            vmid, expect_path, vmx_path = vm["vmid"], vm["datastore_path"], vm["vmx_path"]
         try:
             if self._task.check_mode:
-                result.update(self._predict(vmid, expect_path, args["state"]))
+                result.update(self._predict(vmid, expect_path, vmx_path, args["state"], args["restart_marker"]))
             else:
-                answer = self.run_sh(
-                    power_command(vmid, args["state"], args["timeout"], args["force"], args["wait_for_ip"], expect_path)
+                command = power_command(
+                    vmid,
+                    args["state"],
+                    args["timeout"],
+                    args["force"],
+                    args["wait_for_ip"],
+                    expect_path,
+                    vmx_path,
+                    args["restart_marker"],
                 )
+                answer = self.run_sh(command)
                 result.update(interpret_power(answer["stdout"], vmid, args["state"], args["timeout"], args["force"]))
         except PowerError as error:
             raise AnsibleActionFail(str(error), result=dict(result, **error.outcome)) from error
@@ -53,20 +62,24 @@ class ActionModule(EsxiShellAction):
             raise AnsibleActionFail(str(error)) from error
         return result
 
-    def _predict(self, vmid, expect_path, state):
-        """Check mode: read the state only, and say whether a power operation would be sent."""
-        lines = ["id=%s" % quote(str(vmid))] + identity_check(expect_path)
+    def _predict(self, vmid, expect_path, vmx_path, state, restart_marker):
+        """Check mode: read the state only, and say whether a power operation would be sent (or the
+        restart marker written or removed)."""
+        lines = ["id=%s" % quote(str(vmid))] + identity_check(expect_path) + locate_lines(vmx_path)
         lines += [mark("before"), 'vim-cmd vmsvc/power.getstate "$id" 2>&1', mark("end")]
         stdout = self.run_sh(script(*lines))["stdout"]
         mismatch = identity_error(split_sections(stdout), "VM %s" % vmid)
         if mismatch:
             raise PowerError(mismatch)
-        before = parse_power_state(section_map(stdout).get("before", ""))
+        sections = section_map(stdout)
+        before = parse_power_state(sections.get("before", ""))
         wanted = target_state(state)
+        found = "restart_found" in sections
+        pending = pending_after(found, before, wanted, state, restart_marker)
         return {
             "vmid": str(vmid),
             "power_state_before": before,
             "power_state": wanted,
-            "changed": before != wanted,
+            "changed": before != wanted or pending != found,
             "operations": [],
         }

@@ -23,6 +23,10 @@ _SECTION = re.compile(r"^" + MARK + r" (?P<name>[a-z_]+)(?: (?P<arg>.*))?$")
 # A short sleep where BusyBox was built with fractional sleep, one second where not.
 NAP = "sleep 0.2 2>/dev/null || sleep 1"
 
+# "[datastore] dir/x.vmx" -> /vmfs/volumes/datastore/dir/x.vmx: sed on a get.summary line.
+# (5.0 ends such lines with ", " instead of ",")
+SED_VMX_PATH = r's/^ *vmPathName = "\[\([^]]*\)\] \(.*\)", *$/\/vmfs\/volumes\/\1\/\2/p'
+
 
 def mark(name, arg=None):
     """The command that prints a section marker."""

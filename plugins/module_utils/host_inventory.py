@@ -23,10 +23,12 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import
     version_tuple,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    SED_VMX_PATH,
     mark,
     mark_with_vmid,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME as RESTART_MARKER
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
 
@@ -48,9 +50,6 @@ MIN_HARDWARE_VERSION = 9
 
 _KEYS_PATTERN = "^[[:space:]]*(%s)[[:space:]]*=" % "|".join(re.escape(key) for key in VM_KEYS)
 _SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
-# "[datastore] dir/x.vmx" -> /vmfs/volumes/datastore/dir/x.vmx, in sed.
-# (5.0 ends such lines with ", " instead of ",")
-_SED_VMX_PATH = r's/^ *vmPathName = "\[\([^]]*\)\] \(.*\)", *$/\/vmfs\/volumes\/\1\/\2/p'
 
 
 def host_info_command():
@@ -70,9 +69,11 @@ def host_info_command():
         "  " + mark_with_vmid("summary"),
         '  s=$(vim-cmd vmsvc/get.summary "$id" 2>&1)',
         "  printf '%%s\\n' \"$s\" | grep -E %s" % quote(_SUMMARY_LINES),
-        "  f=$(printf '%%s\\n' \"$s\" | sed -n %s | head -n 1)" % quote(_SED_VMX_PATH),
+        "  f=$(printf '%%s\\n' \"$s\" | sed -n %s | head -n 1)" % quote(SED_VMX_PATH),
         "  " + mark_with_vmid("vmx"),
         '  [ -n "$f" ] && grep -i -E %s "$f"' % quote(_KEYS_PATTERN),
+        # A run that powered the VM off to change it and was killed before powering it on.
+        '  [ -n "$f" ] && [ -e "${f%%/*}/%s" ] && %s' % (RESTART_MARKER, mark_with_vmid("restart_pending")),
         "done",
         mark("end"),
     )
@@ -154,6 +155,7 @@ def build_host_facts(stdout):
     vms, invalid = parse_getallvms(single.get("getallvms", ""), paths=paths, missing=missing)
 
     vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
+    restart_pending = set(arg for name, arg, _text in sections if name == "restart_pending")
     _check_consistent(release, vms, paths, summaries, vmx_lines)
     for vm in vms:
         summary = summaries.get(vm["vmid"], "")
@@ -167,6 +169,7 @@ def build_host_facts(stdout):
         document = VmxDocument.parse(vmx_lines.get(vm["vmid"], ""))
         vm["vmx"] = {key: document.get(key) for key in VM_KEYS if document.get(key) is not None}
         vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow)
+        vm["restart_pending"] = vm["vmid"] in restart_pending
 
     python = [line.strip() for line in single.get("python", "").split("\n") if line.strip()]
     return {

@@ -5,7 +5,8 @@
 
 The roles ask this before touching anything, so a VM that is already as wanted costs no round
 trip and is never power-cycled. The plan says which .vmx keys to set or remove, whether the host
-needs vhv.allow (ESXi 5.0), whether the VM must be off for the change, and why.
+needs vhv.allow (ESXi 5.0), whether the VM must be off for the change, whether an interrupted run
+left it off (to power it on again), and why.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -90,6 +91,10 @@ def nesting_plan(
         reasons.append("the .vmx must lose %s" % ", ".join(sorted(vmx_remove)))
     if needs_upgrade:
         reasons.append("virtual hardware %s is below the %d that vhv.enable needs" % (hardware, 9))
+    # An interrupted run powered the VM off to change it (restart_marker.py): this run powers it on.
+    resume_power_on = bool(vm.get("restart_pending") and vm.get("power_state") == "poweredOff")
+    if resume_power_on:
+        reasons.append("an interrupted run powered the VM off to change it; it is powered on again")
     return {
         "vmid": vm["vmid"],
         "vm_name": vm["name"],
@@ -102,5 +107,8 @@ def nesting_plan(
         "needs_upgrade": needs_upgrade,
         "needs_change": bool(vm_change or host_change),
         "needs_power_cycle": needs_power_cycle,
+        "resume_power_on": resume_power_on,
+        # Someone powered the VM on since: the marker is stale, only to remove.
+        "stale_restart_marker": bool(vm.get("restart_pending") and vm.get("power_state") == "poweredOn"),
         "reasons": reasons,
     }

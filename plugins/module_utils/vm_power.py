@@ -7,7 +7,8 @@ The script asks the state first and sends no power command when the VM is alread
 when the state cannot be read (a fault, output it does not know).
 A graceful shutdown (through VMware Tools) is waited for on the host up to a timeout; with
 ``force`` a refused or timed-out shutdown ends in a hard power-off. Powering on can wait, on the
-host, until Tools run and report an address. ``interpret_power`` reads the answer.
+host, until Tools run and report an address. Every command also keeps the restart marker
+(restart_marker.py) true to the VM's final state. ``interpret_power`` reads the answer.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +28,11 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     mark,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import (
+    leave_lines,
+    locate_lines,
+    settle_lines,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 
 STATES = ("poweredoff", "shutdown", "poweredon")
@@ -37,6 +43,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=300),
     force=dict(type="bool", default=False),
     wait_for_ip=dict(type="bool", default=True),
+    restart_marker=dict(type="bool", default=False),
 )
 _TARGET = {"poweredoff": "poweredOff", "shutdown": "poweredOff", "poweredon": "poweredOn"}
 _STATE_WORDS = {"poweredoff": "Powered off", "shutdown": "Powered off", "poweredon": "Powered on"}
@@ -59,7 +66,11 @@ class PowerError(Exception):
         self.outcome = outcome or {}
 
 
-def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expect_path=None):
+def power_command(
+    vmid, state, timeout=300, force=False, wait_for_ip=True, expect_path=None, vmx_path=None, restart_marker=False
+):
+    """The script; ``vmx_path`` (when known) saves looking up where the restart marker goes, and
+    ``restart_marker`` (off states) leaves it before powering off (see restart_marker)."""
     hard_off = [mark("op", "off"), 'vim-cmd vmsvc/power.off "$id" 2>&1'] if force else []
     lines = [
         "id=%s" % quote(str(vmid)),
@@ -67,6 +78,7 @@ def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expec
         "deadline=$(( $(date +%%s) + %d ))" % int(timeout),
     ]
     lines += identity_check(expect_path)
+    lines += locate_lines(vmx_path)
     lines += [
         mark("before"),
         "s=$(st)",
@@ -77,6 +89,8 @@ def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expec
         % quote(_STATE_WORDS[state]),
         '  *"Powered on"*|*"Powered off"*|*"Suspended"*) already=0;; *) already=unknown;; esac',
     ]
+    if restart_marker and state != "poweredon":
+        lines += ['if [ "$already" = 0 ]; then'] + ["  " + line for line in leave_lines("s", "already=marker")] + ["fi"]
     if state == "poweredoff":
         lines += ['if [ "$already" = 0 ]; then', mark("op", "off"), '  vim-cmd vmsvc/power.off "$id" 2>&1', "fi"]
     elif state == "shutdown":
@@ -115,7 +129,10 @@ def power_command(vmid, state, timeout=300, force=False, wait_for_ip=True, expec
                 "  printf '%s\\n' \"$g\"",
                 "fi",
             ]
-    lines += [mark("after"), "st", mark("end")]
+    lines += [mark("after"), "a=$(st)", "printf '%s\\n' \"$a\""]
+    # A power-on that failed keeps the marker: the next run tries again.
+    lines += settle_lines("a", keep_when_off=restart_marker or state == "poweredon")
+    lines += [mark("end")]
     return script(*lines)
 
 
@@ -150,9 +167,18 @@ def interpret_power(stdout, vmid, state, timeout, force):
         "vmid": str(vmid),
         "power_state_before": before,
         "power_state": after,
-        "changed": bool(ops),
+        # Writing or removing the restart marker is a change on the host too.
+        "changed": bool(ops) or ("restart_found" in by_name) != ("restart_pending" in by_name),
         "operations": [op for op, _text in ops],
+        "restart_pending": "restart_pending" in by_name,
     }
+    if "marker_failed" in by_name:
+        raise PowerError(
+            "VM %s was not powered off: the restart marker that lets a later run power it on again, should"
+            " this one be interrupted, could not be written beside its .vmx: %s"
+            % (vmid, by_name["marker_failed"].strip() or "no reason given"),
+            result,
+        )
     if "guest" in by_name:
         guest = parse_guest_info(by_name["guest"])
         result["tools_running"] = guest["tools_running"]

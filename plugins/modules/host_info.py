@@ -85,7 +85,11 @@ host:
       type: dict
       sample: {vhv.allow: "TRUE"}
     vms:
-      description: Every registered VM, in the order the host lists them.
+      description:
+        - Every registered VM, in the order the host lists them.
+        - C(restart_pending) is true when the VM's directory holds the restart marker: a run powered
+          the VM off to change it and was interrupted before powering it on (see the
+          O(nestedvirt.esxi.vm_power#module:restart_marker) option).
       type: list
       elements: dict
       sample:
@@ -102,6 +106,7 @@ host:
           ip_address: 10.0.0.5
           vmx: {vhv.enable: "TRUE", virtualHW.version: "10", numvcpus: "2", memsize: "256"}
           nested_hv_enabled: true
+          restart_pending: false
     invalid_vmids:
       description: Registrations the host reports as invalid (C(Skipping invalid VM)).
       type: list

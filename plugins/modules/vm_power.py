@@ -60,6 +60,20 @@ options:
     description: With O(state=poweredon), wait for VMware Tools to run and report an address.
     type: bool
     default: true
+  restart_marker:
+    description:
+      - With O(state=shutdown) or O(state=poweredoff), write the file C(nestedvirt-power-on-pending)
+        beside the VM's .vmx before powering it off, in the same command. It records that this run
+        took the VM down and means to power it on again, so that a run interrupted before its
+        power-on can be resumed: M(nestedvirt.esxi.host_info) reports the file as
+        C(restart_pending) and the P(nestedvirt.esxi.enable_nesting#role) role powers such a VM on.
+      - When the file cannot be written (a full or read-only datastore) the VM is not powered off
+        and the task fails saying why.
+      - Whatever this option says, a VM that ends powered on never keeps the file, and a VM that
+        ends powered off keeps it only when asked here (or after a power-on that failed). Delete
+        the file by hand to keep such a VM off.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads the power state and reports whether a power operation would be sent.
@@ -116,6 +130,11 @@ tools_running:
   returned: when O(state=poweredon) and O(wait_for_ip)
   type: bool
   sample: true
+restart_pending:
+  description: Whether the restart marker (see O(restart_marker)) is beside the .vmx at the end.
+  returned: success, except in check mode
+  type: bool
+  sample: false
 ip_address:
   description: The guest's address as Tools report it.
   returned: when O(state=poweredon) and O(wait_for_ip)

@@ -193,3 +193,51 @@ def test_ssh_off_says_how_to_turn_it_on(ssh_lab, tmp_path):
     assert run.rc != 0
     assert "Connection refused -- if SSH (the TSM-SSH service) is off on the ESXi host" in run.output
     assert "nestedvirt.esxi.ssh_service" in run.output
+
+
+def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, tmp_path):
+    """vm_power's restart marker (what lets a killed run's VM be powered on by the next run)."""
+    from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME, NOTE
+
+    def lifecycle(host):
+        name = HOSTILE if host == "e67" else "vm-a"  # e67: a directory name full of shell syntax
+        down = {"name": name, "state": "shutdown", "timeout": 60, "restart_marker": True}
+        run, sent = play(
+            ssh_lab,
+            host,
+            [
+                {"name": "down", "nestedvirt.esxi.vm_power": down},
+                {"name": "facts", "nestedvirt.esxi.host_info": {}},
+                {"name": "again", "nestedvirt.esxi.vm_power": down},
+            ],
+            tmp_path / host / "down",
+        )
+        assert run.rc == 0, run.output
+        vm = next(vm for vm in run["facts"]["host"]["vms"] if vm["name"] == name)
+        marker = "%s/%s" % (vm["vmx_path"].rsplit("/", 1)[0], NAME)
+        left = host_file(ssh_lab, host, marker)
+        up = {"vmid": vm["vmid"], "state": "poweredon", "wait_for_ip": False}
+        run2, sent2 = play(
+            ssh_lab,
+            host,
+            [
+                {"name": "predict", "check_mode": True, "nestedvirt.esxi.vm_power": up},
+                {"name": "up", "nestedvirt.esxi.vm_power": up},  # by vmid: the host says where the marker is
+                {"name": "facts", "nestedvirt.esxi.host_info": {}},
+            ],
+            tmp_path / host / "up",
+        )
+        assert run2.rc == 0, run2.output
+        gone = esxilab("ssh", "--dir", ssh_lab.state.root, host, "ls -a '%s'" % marker.rsplit("/", 1)[0])
+        return run, len(sent), left, run2, len(sent2), gone.stdout
+
+    for host, (run, sent, left, run2, sent2, listing) in each_host(lifecycle).items():
+        assert run["down"]["operations"] == ["shutdown"] and run["down"]["restart_pending"] is True, host
+        assert left.strip() == NOTE, host
+        assert [vm["restart_pending"] for vm in run["facts"]["host"]["vms"]].count(True) == 1, host
+        assert run["again"]["changed"] is False and run["again"]["restart_pending"] is True, host
+        assert sent == 3, host  # down, facts, again: the marker adds no round trip
+        assert run2["predict"]["changed"] is True and run2["up"]["operations"] == ["on"], host
+        assert run2["up"]["restart_pending"] is False and NAME not in listing, host
+        assert not any(vm["restart_pending"] for vm in run2["facts"]["host"]["vms"]), host
+        assert sent2 == 3, host

@@ -63,6 +63,8 @@ LAB_CONFIG = {
                 _vm("drop-end"),
                 _vm("crash-vm"),
                 _vm("full-vm", "on", datastore="small"),
+                _vm("readonly-vm", "on", datastore="small"),
+                _vm("fills-up-vm", "on", datastore="small"),
                 _vm("stubborn", "on", ignore_shutdown=True),
                 _vm("stubborn-forced", "on", ignore_shutdown=True),
                 _vm("no-tools", "on", tools=False),

@@ -311,31 +311,42 @@ class Lab:
             runs.append(Run(process.returncode, text, kept, time.monotonic() - started))
         return runs
 
-    def playbook_killed(self, tmp_path, play, host, when, extra_vars=None, timeout=300):
-        """Start a play and kill the controller (SIGKILL to the process group of the ansible-playbook
-        this started: it and its workers) as soon as ``when(commands)`` is true, ``commands`` being
-        the SSH commands ``host`` ran since the start. Returns whether it was killed (False: the
-        play ended first)."""
-        argv, environment, _results, work = self._prepare(tmp_path, play, extra_vars, (), None)
+    def playbook_watched(self, tmp_path, play, host, when, then, extra_vars=None, timeout=300):
+        """Start a play and call ``then(process)`` once, as soon as ``when(commands)`` is true,
+        ``commands`` being the SSH commands ``host`` ran since the start; then let it end (a play
+        still running at ``timeout`` is killed). Returns (whether ``then`` ran, the Run)."""
+        argv, environment, results, work = self._prepare(tmp_path, play, extra_vars, (), None)
         seen = len(self.commands(host))
+        started = time.monotonic()
         with open(work / "output.txt", "w") as output:
             process = subprocess.Popen(
                 argv, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True
             )
-        killed = False
-        deadline = time.monotonic() + timeout
+        acted = False
+        deadline = started + timeout
         try:
             while process.poll() is None and time.monotonic() < deadline:
-                if when([entry["command"] for entry in self.commands(host)[seen:]]):
-                    os.killpg(process.pid, signal.SIGKILL)
-                    killed = True
-                    break
+                if not acted and when([entry["command"] for entry in self.commands(host)[seen:]]):
+                    then(process)
+                    acted = True
                 time.sleep(0.05)
         finally:
-            if process.poll() is None and not killed:
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        return killed
+        kept = json.loads(results.read_text()) if results.exists() else {}
+        text = (work / "output.txt").read_text()
+        return acted, Run(process.returncode, text, kept, time.monotonic() - started)
+
+    def playbook_killed(self, tmp_path, play, host, when, extra_vars=None, timeout=300):
+        """Start a play and kill the controller (SIGKILL to the process group of the ansible-playbook
+        this started: it and its workers) as soon as ``when(commands)`` is true. Returns whether it
+        was killed (False: the play ended first)."""
+
+        def kill(process):
+            os.killpg(process.pid, signal.SIGKILL)
+
+        return self.playbook_watched(tmp_path, play, host, when, kill, extra_vars, timeout)[0]
 
 
 def _unsafe(value):

@@ -5,7 +5,7 @@ wait is endless, and nothing but the VM that was found is touched."""
 from __future__ import annotations
 
 import pytest
-from rlab import failure_message, nesting_run, normalize, play, vmx_path, vmx_task
+from rlab import PLAYBOOK, failure_message, nesting_run, normalize, play, vmx_path, vmx_task
 
 pytestmark = pytest.mark.lab
 
@@ -25,34 +25,100 @@ def touched(before, after, allowed):
     return files, vms
 
 
-@pytest.mark.case("B1", "The datastore is full when the role writes the .vmx of a running VM", promise="down")
-def test_datastore_full(lab, case, tmp_path):
-    vm, path = "full-vm", vmx_path("full-vm", "small")
+def _datastore_case(lab, case, tmp_path, vm, knob, injected, error):
+    """A datastore fault on before the run: the role stops before the shutdown (the restart marker
+    cannot be written), so the running VM is never taken down; the next run, fault gone, completes."""
+    path = vmx_path(vm, "small")
     before = lab.read(HOST, path)
-    lab.fault(HOST, "datastore_full", "small", "on")
-    case.inject("`esxilab fault datastore_full small on`: the datastore of the running VM full-vm (no page, no inode)")
-    run = nesting_run(lab, tmp_path, HOST, [vm])
-    message = failure_message(run)
-    after, power = lab.read(HOST, path), lab.power(HOST, vm)
+    lab.fault(HOST, knob, "small", "on")
+    case.inject("`esxilab fault %s small on`: %s" % (knob, injected))
+    try:
+        run = nesting_run(lab, tmp_path, HOST, [vm])
+        message = failure_message(run)
+        after, power = lab.read(HOST, path), lab.power(HOST, vm)
+        shutdowns = [c for c in lab.commands(HOST) if "power.shutdown" in c["command"] and vm in c["command"]]
+    finally:
+        lab.fault(HOST, knob, "small", "off")
     case.observe("the role failed (rc %d): %s" % (run.rc, normalize(message, lab)))
     case.observe(
-        "the .vmx is %s; the VM is %s (the role had shut it down: its rescue powered it back on)"
+        "the .vmx is %s; the VM is %s (the command that would have shut it down stopped before the shutdown)"
         % ("unchanged, byte for byte" if after == before else "CHANGED", power)
     )
-    lab.fault(HOST, "datastore_full", "small", "off")
     again = nesting_run(lab, tmp_path, HOST, [vm])
-    final, power_final = lab.read(HOST, path), lab.vms(HOST)[vm]
+    final, state = lab.read(HOST, path), lab.vms(HOST)[vm]
     case.observe(
-        "with space again, the next run: rc %d; the VM is %s with nesting %s"
-        % (again.rc, power_final["power"], "on" if power_final["nested_hv_enabled"] else "OFF")
+        "with the datastore writable again, the next run: rc %d; the VM is %s with nesting %s"
+        % (again.rc, state["power"], "on" if state["nested_hv_enabled"] else "OFF")
     )
     case.files_lost = int(after != before or b'vhv.enable = "TRUE"' not in final)
-    case.vms_left_down = int(power != "poweredOn") + int(power_final["power"] != "poweredOn")
-    assert run.rc != 0 and "could not create the lock beside" in message and "datastore full" in message
-    assert "was powered back on" in message
-    assert after == before and power == "poweredOn"
+    case.vms_left_down = int(power != "poweredOn") + int(state["power"] != "poweredOn")
+    assert run.rc != 0 and "was not powered off: the restart marker" in message and error in message
+    assert after == before and power == "poweredOn" and len(shutdowns) == 1
     assert [n for n in lab.listdir(HOST, path.rsplit("/", 1)[0]) if "nestedvirt" in n] == []
-    assert again.rc == 0 and power_final["nested_hv_enabled"]
+    assert again.rc == 0 and state["nested_hv_enabled"] and state["power"] == "poweredOn"
+
+
+@pytest.mark.case("B1", "The datastore is full when the role is to change a running VM", promise="down")
+def test_datastore_full(lab, case, tmp_path):
+    injected = "the datastore of the running VM full-vm (no page, no inode)"
+    _datastore_case(lab, case, tmp_path, "full-vm", "datastore_full", injected, "No space left on device")
+
+
+@pytest.mark.case("B2", "The datastore is read-only when the role is to change a running VM", promise="down")
+def test_datastore_readonly(lab, case, tmp_path):
+    injected = "the datastore of the running VM readonly-vm is remounted read-only"
+    _datastore_case(lab, case, tmp_path, "readonly-vm", "datastore_readonly", injected, "Read-only file system")
+
+
+@pytest.mark.case("B3", "The datastore fills up after the role shut the VM down, before the .vmx write", promise="down")
+def test_datastore_full_after_shutdown(lab, case, tmp_path):
+    vm, path = "fills-up-vm", vmx_path("fills-up-vm", "small")
+    before = lab.read(HOST, path)
+
+    def shut_down(commands):
+        return any("power.shutdown" in c for c in commands) and lab.power(HOST, vm) == "poweredOff"
+
+    case.inject(
+        "`esxilab fault datastore_full small on` as soon as the role's shutdown has powered the running VM %s off"
+        " (the restart marker is already written beside its .vmx)" % vm
+    )
+    extra = {
+        "nestedvirt_esxi_group": HOST,
+        "nestedvirt_guest_group": "nested_guests_by_name",
+        "nestedvirt_vms": [vm],
+        "enable_nesting_verify": False,
+        "enable_nesting_wait_for_ip": False,
+    }
+    try:
+        filled, run = lab.playbook_watched(
+            tmp_path, PLAYBOOK, HOST, shut_down, lambda _p: lab.fault(HOST, "datastore_full", "small", "on"), extra
+        )
+        message = failure_message(run)
+        after, power = lab.read(HOST, path), lab.power(HOST, vm)
+        left = [n for n in lab.listdir(HOST, path.rsplit("/", 1)[0]) if "nestedvirt" in n]
+    finally:
+        lab.fault(HOST, "datastore_full", "small", "off")
+    case.observe(
+        "filled after the shutdown: %s; the role failed (rc %d): %s"
+        % ("yes" if filled else "NO", run.rc, normalize(message, lab))
+    )
+    case.observe(
+        "the .vmx is %s; the VM is %s (the role's rescue powered it back on); left beside it: %s"
+        % ("unchanged, byte for byte" if after == before else "CHANGED", power, left or "nothing")
+    )
+    again = nesting_run(lab, tmp_path, HOST, [vm])
+    final, state = lab.read(HOST, path), lab.vms(HOST)[vm]
+    case.observe(
+        "with space again, the next run: rc %d; the VM is %s with nesting %s"
+        % (again.rc, state["power"], "on" if state["nested_hv_enabled"] else "OFF")
+    )
+    case.files_lost = int(after != before or b'vhv.enable = "TRUE"' not in final) + len(left)
+    case.vms_left_down = int(power != "poweredOn") + int(state["power"] != "poweredOn")
+    assert filled and run.rc != 0
+    assert "could not create the lock beside" in message and "datastore full" in message
+    assert "was powered back on" in message
+    assert after == before and power == "poweredOn" and not left
+    assert again.rc == 0 and state["nested_hv_enabled"] and state["power"] == "poweredOn"
 
 
 @pytest.mark.case("C1", "The guest ignores the shutdown request", promise="bounded")

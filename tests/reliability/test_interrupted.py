@@ -12,12 +12,6 @@ pytestmark = pytest.mark.lab
 
 HOST = "r67"
 WRITE_MARK = "nestedvirt-write-v1"
-GAP = (
-    "a VM the killed run had shut down is off when the next run starts; the next run plans from the VM as it"
-    " finds it (off, or already configured) and does not power it on: nothing on the host records that"
-    " nestedvirt powered it off (needs a marker beside the .vmx written with the shutdown, reported by"
-    " host_info, and a boot step in the role when it is present)"
-)
 
 
 def power(lab, name):
@@ -61,7 +55,8 @@ def interrupted(lab, tmp_path_factory):
             killed = _kill(lab, tmp_path, point, vm)
         else:
             killed = lab.playbook_killed(tmp_path, PLAYBOOK, HOST, _when(lab, point), extra_vars=extra)
-        outcome[point] = {"vm": vm, "before": before, "killed": killed, "after_kill": power(lab, vm)}
+        beside = [n for n in lab.listdir(HOST, vmx_path(vm).rsplit("/", 1)[0]) if "nestedvirt" in n]
+        outcome[point] = {"vm": vm, "before": before, "killed": killed, "after_kill": power(lab, vm), "beside": beside}
     names = [vm for vm, _label in POINTS.values() if vm != "kill-guest"]
     rerun = nesting_run(lab, tmp_path, HOST, names)
     guest_rerun = lab.playbook(tmp_path, PLAYBOOK, guest)
@@ -92,8 +87,6 @@ def _kill(lab, tmp_path, point, vm):
 
 def _case(point):
     marks = [pytest.mark.case(point, "The controller is killed at: %s" % POINTS[point][1], promise="interrupt")]
-    if point in ("I2", "I3"):
-        marks.append(pytest.mark.xfail(reason=GAP, strict=True))
     return pytest.param(point, marks=marks, id=point)
 
 
@@ -106,8 +99,13 @@ def test_interrupted_run_then_run_again(interrupted, case, point):
         " shows %s" % (vm, "a real Linux guest" if vm == "kill-guest" else "no guest", POINTS[point][1])
     )
     case.observe(
-        "killed: %s; the VM was %s before the run and %s after the kill"
-        % ("yes" if record["killed"] else "NO (the run ended first)", record["before"], record["after_kill"])
+        "killed: %s; the VM was %s before the run and %s after the kill; beside its .vmx after the kill: %s"
+        % (
+            "yes" if record["killed"] else "NO (the run ended first)",
+            record["before"],
+            record["after_kill"],
+            record["beside"] or "nothing",
+        )
     )
     rerun = record["rerun"]
     seen = next((r for name, r in rerun.results.items() if name.endswith("Sum up what the guest shows")), {})

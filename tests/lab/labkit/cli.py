@@ -35,6 +35,7 @@ FAULT_HELP = """knobs (also settable under `faults:` / per VM in CONFIG.yml):
   ignore_shutdown VM on|off        the guest ignores power.shutdown
   shutdown_delay VM SECONDS        the guest acts on power.shutdown after SECONDS
   datastore_full DATASTORE on|off  writes to the datastore fail with ENOSPC
+  datastore_readonly DATASTORE on|off  the datastore is mounted read-only (EROFS)
   vanish VM AFTER                  the VM is unregistered after AFTER more SSH commands
   clear                            remove every fault
 """

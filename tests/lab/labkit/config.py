@@ -158,6 +158,7 @@ class VM:
 class Faults:
     drop_ssh: list[DropRule] = dataclasses.field(default_factory=list)
     datastore_full: list[str] = dataclasses.field(default_factory=list)
+    datastore_readonly: list[str] = dataclasses.field(default_factory=list)
     vanish: list[VanishRule] = dataclasses.field(default_factory=list)
 
 
@@ -347,10 +348,11 @@ def _faults(raw: Any, where: str) -> Faults:
         if "vm" not in r:
             raise ConfigError(f"{w}: vm is required")
         vanish.append(VanishRule(vm=str(r["vm"]), after=_int(r.get("after", 0), w + ".after", 0)))
-    full = d.get("datastore_full") or []
-    if isinstance(full, str):
-        full = [full]
-    return Faults(drop_ssh=drops, datastore_full=[str(x) for x in full], vanish=vanish)
+    datastores = {}
+    for knob in ("datastore_full", "datastore_readonly"):
+        names = d.get(knob) or []
+        datastores[knob] = [str(x) for x in ([names] if isinstance(names, str) else names)]
+    return Faults(drop_ssh=drops, vanish=vanish, **datastores)
 
 
 def _vm(raw: Any, host: Host, where: str) -> VM:
@@ -463,9 +465,10 @@ def _host(raw: Any, where: str) -> Host:
     if len(set(paths)) != len(paths):
         raise ConfigError(f"{where}.vms: two VMs share one .vmx path")
     names = [vm.name for vm in h.vms]
-    for dn in h.faults.datastore_full:
-        if dn not in [ds.name for ds in h.datastores]:
-            raise ConfigError(f"{where}.faults.datastore_full: no datastore {dn!r}")
+    for knob in ("datastore_full", "datastore_readonly"):
+        for dn in getattr(h.faults, knob):
+            if dn not in [ds.name for ds in h.datastores]:
+                raise ConfigError(f"{where}.faults.{knob}: no datastore {dn!r}")
     for rule in h.faults.vanish:
         if rule.vm not in names:
             raise ConfigError(f"{where}.faults.vanish: no VM {rule.vm!r}")

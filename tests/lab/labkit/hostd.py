@@ -59,6 +59,7 @@ class Runtime(Protocol):
     def forget_pid(self, key: str) -> None: ...
     def guest_ready(self, vm: cfgmod.VM, guest: Any) -> bool: ...  # known_hosts etc.; blocking
     def set_datastore_full(self, uuid: str, full: bool) -> None: ...
+    def set_datastore_readonly(self, uuid: str, readonly: bool) -> None: ...
     def in_host(self, pid: int) -> bool: ...  # does pid run inside this host's namespace
 
 
@@ -145,6 +146,7 @@ class Hostd:
         self.drops = [DropState(r, r.times if r.times else -1) for r in host.faults.drop_ssh]
         self.vanish = [dataclasses.replace(r) for r in host.faults.vanish]
         self.full: set[str] = set()
+        self.readonly: set[str] = set()
         self.pending_drops: dict[int, float] = {}
         self.vswitch = {"vSwitch0": {"promiscuous": False, "mac_change": False, "forged": False}}
         self.portgroups: dict[str, dict[str, bool] | None] = {"VM Network": None, "Management Network": None}
@@ -239,6 +241,8 @@ class Hostd:
                 vm.ready.set()
         for name in self.cfg.faults.datastore_full:
             self.set_full(name, True)
+        for name in self.cfg.faults.datastore_readonly:
+            self.set_readonly(name, True)
         self.serve()
 
     # --- nesting and power -----------------------------------------------------------------
@@ -455,6 +459,7 @@ class Hostd:
             return {
                 "drop_ssh": [{**dataclasses.asdict(d.rule), "left": d.left} for d in self.drops if d.left != 0],
                 "datastore_full": sorted(self.full),
+                "datastore_readonly": sorted(self.readonly),
                 "vanish": [dataclasses.asdict(r) for r in self.vanish],
                 "ignore_shutdown": [vm.name for vm in self.vms.values() if vm.ignore_shutdown],
                 "shutdown_delay": {vm.name: vm.shutdown_delay for vm in self.vms.values() if vm.shutdown_delay},
@@ -858,6 +863,14 @@ class Hostd:
         with self.lock:
             (self.full.add if full else self.full.discard)(ds.name)
 
+    def set_readonly(self, ds_name: str, readonly: bool) -> None:
+        ds = self.ds(ds_name)
+        if ds is None:
+            raise Fault(f"no datastore {ds_name!r} on {self.cfg.name}\n")
+        self.rt.set_datastore_readonly(ds.uuid, readonly)
+        with self.lock:
+            (self.readonly.add if readonly else self.readonly.discard)(ds.name)
+
     def set_fault(self, knob: str, a: list[str]) -> tuple[int, str]:
         def onoff(x: str) -> bool:
             if x not in ("on", "off"):
@@ -886,6 +899,8 @@ class Hostd:
                 self.vm_by_name(a[0]).shutdown_delay = delay
             elif knob == "datastore_full" and len(a) == 2:
                 self.set_full(a[0], onoff(a[1]))
+            elif knob == "datastore_readonly" and len(a) == 2:
+                self.set_readonly(a[0], onoff(a[1]))
             elif knob == "vanish" and len(a) == 2:
                 vm = self.vm_by_name(a[0])
                 with self.lock:
@@ -897,11 +912,14 @@ class Hostd:
                         vm.ignore_shutdown, vm.shutdown_delay = False, 0.0
                 for name in sorted(self.full):
                     self.set_full(name, False)
+                for name in sorted(self.readonly):
+                    self.set_readonly(name, False)
             else:
                 return 1, (
                     f"lab fault: unknown knob or arguments: {knob} {' '.join(a)}\n"
                     "knobs: drop_ssh PATTERN [start|end] [DELAY] [TIMES] | ignore_shutdown VM on|off |"
-                    " shutdown_delay VM SECONDS | datastore_full DATASTORE on|off | vanish VM AFTER | clear\n"
+                    " shutdown_delay VM SECONDS | datastore_full DATASTORE on|off |"
+                    " datastore_readonly DATASTORE on|off | vanish VM AFTER | clear\n"
                 )
         except (ValueError, re.error) as e:
             return 1, f"lab fault {knob}: {e}\n"

@@ -191,6 +191,9 @@ class HostRuntime:
     def set_datastore_full(self, uuid: str, full: bool) -> None:
         self.ns.set_datastore_full(uuid, full)
 
+    def set_datastore_readonly(self, uuid: str, readonly: bool) -> None:
+        self.ns.set_datastore_readonly(uuid, readonly)
+
     def make_guest(self, vm: cfgmod.VM):
         from .guest import Guest
 

@@ -237,6 +237,17 @@ class HostNamespace:
         if r.returncode != 0:
             raise SshdError(f"datastore {ds.name}: remount failed: {r.stderr.strip()}")
 
+    def set_datastore_readonly(self, uuid: str, readonly: bool) -> None:
+        ds = next(d for d in self.host.datastores if d.uuid == uuid)
+        r = subprocess.run(
+            self.nsenter(["mount", "-o", "remount," + ("ro" if readonly else "rw"), f"{NS_ROOT}/vmfs/volumes/{uuid}"]),
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if r.returncode != 0:
+            raise SshdError(f"datastore {ds.name}: remount failed: {r.stderr.strip()}")
+
     def kill_all(self) -> None:
         """Stop every process of this namespace (open SSH sessions, the holder)."""
         if self.ns is None:

@@ -198,6 +198,18 @@ def test_full_datastore(lab, clear_faults):
     assert lab.ssh(H, f"echo x > '{d}/new.txt'").returncode == 0
 
 
+def test_readonly_datastore(lab, clear_faults):
+    d = "/vmfs/volumes/datastore1 (4)/full"
+    before = lab.ssh(H, f"cat '{d}/full.vmx'").stdout
+    lab.fault(H, "datastore_readonly", "datastore1 (4)", "on")
+    r = lab.ssh(H, f"echo x > '{d}/new.txt'; echo rc=$?; mv '{d}/full.vmx' '{d}/moved.vmx'; echo rc=$?")
+    assert r.stdout == "rc=1\nrc=1\n" and "Read-only file system" in r.stderr
+    assert lab.ssh(H, f"cat '{d}/full.vmx'").stdout == before
+    assert lab.ssh(H, "echo x > '/vmfs/volumes/datastore1/ro.txt'").returncode == 0  # other datastores work
+    lab.fault(H, "clear")  # clear makes it writable again
+    assert lab.ssh(H, f"echo x > '{d}/new.txt'").returncode == 0
+
+
 def test_vanish(lab, clear_faults):
     lab.fault(H, "vanish", "vanish me", "1")
     assert lab.ssh(H, "vim-cmd vmsvc/power.getstate 240").stdout.endswith("Powered off\n")

@@ -22,7 +22,13 @@ GETALLVMS = "\n".join(
 )
 
 
-def answer(version="VMware ESXi 6.7.0 build-15820472\nVMware ESXi 6.7.0 Update 3", config="", vm_keys=None, end=True):
+def answer(
+    version="VMware ESXi 6.7.0 build-15820472\nVMware ESXi 6.7.0 Update 3",
+    config="",
+    vm_keys=None,
+    end=True,
+    restart_pending=False,
+):
     vm_keys = vm_keys or {}
     parts = [
         "@@nestedvirt version",
@@ -54,6 +60,8 @@ def answer(version="VMware ESXi 6.7.0 build-15820472\nVMware ESXi 6.7.0 Update 3
         "@@nestedvirt vmx 80",
         vm_keys.get("80", 'virtualHW.version = "10"\nvhv.enable = "true"'),
     ]
+    if restart_pending:
+        parts.append("@@nestedvirt restart_pending 80")
     if end:
         parts.append("@@nestedvirt end")
     return "\n".join(parts) + "\n"
@@ -72,6 +80,13 @@ def test_facts_of_a_67_host():
     assert second["power_state"] == "poweredOn" and second["ip_address"] == "10.1.2.3"
     assert second["vmx"] == {"vhv.enable": "true", "virtualHW.version": "10"}
     assert second["nested_hv_enabled"] is True
+
+
+def test_restart_marker_is_reported_for_its_vm_only():
+    assert [vm["restart_pending"] for vm in build_host_facts(answer())["vms"]] == [False, False]
+    facts = build_host_facts(answer(restart_pending=True))
+    assert [vm["restart_pending"] for vm in facts["vms"]] == [False, True]
+    assert facts["vms"][1]["vmx"] == {"vhv.enable": "true", "virtualHW.version": "10"}
 
 
 def test_vhv_enable_below_hardware_9_does_not_count():

@@ -28,6 +28,22 @@ def test_an_off_vm_needs_no_power_cycle():
     assert not nesting_plan(facts(power_state="poweredOff"), "vm1")["needs_power_cycle"]
 
 
+def test_a_vm_an_interrupted_run_left_off_is_powered_on_again():
+    configured = {"vhv.enable": "TRUE"}
+    plan = nesting_plan(facts(power_state="poweredOff", restart_pending=True, vmx=configured), "vm1")
+    assert plan["resume_power_on"] and not plan["needs_change"] and not plan["stale_restart_marker"]
+    assert plan["reasons"] == ["an interrupted run powered the VM off to change it; it is powered on again"]
+    plan = nesting_plan(facts(power_state="poweredOff", restart_pending=True), "vm1")
+    assert plan["resume_power_on"] and plan["needs_change"] and not plan["needs_power_cycle"]
+
+
+def test_a_restart_marker_of_a_running_vm_is_stale():
+    plan = nesting_plan(facts(restart_pending=True, vmx={"vhv.enable": "TRUE"}), "vm1")
+    assert plan["stale_restart_marker"] and not plan["resume_power_on"] and not plan["needs_change"]
+    plan = nesting_plan(facts(power_state="suspended", restart_pending=True), "vm1")
+    assert not plan["stale_restart_marker"] and not plan["resume_power_on"]
+
+
 def test_old_hardware_is_flagged():
     plan = nesting_plan(facts(hardware_version=8), "vm1")
     assert plan["needs_upgrade"] and "below the 9" in plan["reasons"][-1]

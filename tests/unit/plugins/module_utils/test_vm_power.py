@@ -26,6 +26,7 @@ def test_shutdown_done():
         "power_state": "poweredOff",
         "changed": True,
         "operations": ["shutdown"],
+        "restart_pending": False,
     }
 
 
@@ -114,3 +115,40 @@ def test_command_quotes_the_vmid_and_path():
     command = power_command("7; reboot", "poweredoff", expect_path="[ds] a'b/a.vmx")
     assert "id='7; reboot'" in command
     assert "exp='vmPathName = \"[ds] a'\"'\"'b/a.vmx\"'" in command
+
+
+def test_restart_marker_left_by_the_shutdown_is_reported():
+    out = run("@@nestedvirt before", ON, "@@nestedvirt op shutdown", "", "@@nestedvirt after", OFF)
+    out += run("@@nestedvirt restart_pending", "@@nestedvirt end")
+    result = interpret_power(out, "7", "shutdown", 60, False)
+    assert result["restart_pending"] is True and result["changed"] is True
+
+
+def test_removing_a_stale_restart_marker_is_a_change():
+    out = run("@@nestedvirt restart_found", "@@nestedvirt before", ON, "@@nestedvirt after", ON, "@@nestedvirt end")
+    result = interpret_power(out, "7", "poweredon", 60, False)
+    assert result["operations"] == [] and result["changed"] is True and result["restart_pending"] is False
+
+
+def test_kept_restart_marker_is_no_change():
+    out = run("@@nestedvirt restart_found", "@@nestedvirt before", OFF, "@@nestedvirt after", OFF)
+    out += run("@@nestedvirt restart_pending", "@@nestedvirt end")
+    result = interpret_power(out, "7", "shutdown", 60, False)
+    assert result["changed"] is False and result["restart_pending"] is True
+
+
+def test_unwritable_restart_marker_keeps_the_vm_on():
+    error = "/bin/sh: can't create /vmfs/volumes/ds/vm/nestedvirt-power-on-pending: No space left on device"
+    out = run("@@nestedvirt before", ON, "@@nestedvirt marker_failed", error, "@@nestedvirt after", ON)
+    out += run("@@nestedvirt end")
+    with pytest.raises(PowerError, match="was not powered off.*No space left on device") as caught:
+        interpret_power(out, "7", "shutdown", 60, False)
+    assert caught.value.outcome["operations"] == [] and caught.value.outcome["power_state"] == "poweredOn"
+
+
+def test_restart_marker_is_written_before_any_power_operation():
+    command = power_command("7", "shutdown", vmx_path="/vmfs/volumes/ds/vm/vm.vmx", restart_marker=True)
+    assert "m=/vmfs/volumes/ds/vm/nestedvirt-power-on-pending" in command
+    assert command.index('> "$m"') < command.index("vim-cmd vmsvc/power.shutdown")
+    plain = power_command("7", "shutdown", vmx_path="/vmfs/volumes/ds/vm/vm.vmx")
+    assert '> "$m"' not in plain and 'rm -f "$m"' in plain
