@@ -1,4 +1,4 @@
-"""The enable_nesting playbook on the lab: a failure after the shutdown leaves the VM powered on."""
+"""The enable_nesting playbook on the lab: a VM it is to change is never left down."""
 
 from __future__ import annotations
 
@@ -60,12 +60,13 @@ def run_playbook(lab, tmp_path):
     )
 
 
-def test_failed_vmx_write_leaves_the_vm_on_and_the_next_run_completes(lab, tmp_path):
+def test_full_datastore_keeps_the_vm_on_and_the_next_run_completes(lab, tmp_path):
     fault = esxilab("fault", "--dir", lab.state.root, "--host", "e67", "datastore_full", "datastore1", "on")
     assert fault.returncode == 0, fault.stderr
     failed = run_playbook(lab, tmp_path / "full")
     assert failed.returncode != 0
-    assert "datastore full or read-only" in failed.stdout and "(the VM was powered back on)" in failed.stdout
+    # The restart marker cannot be written, so the VM is not even shut down.
+    assert "was not powered off: the restart marker" in failed.stdout and "No space left on device" in failed.stdout
     vm = lab.vm("e67", "victim")
     assert vm["power"] == "poweredOn" and not vm["nested_hv_enabled"]
 
@@ -74,3 +75,16 @@ def test_failed_vmx_write_leaves_the_vm_on_and_the_next_run_completes(lab, tmp_p
     assert done.returncode == 0, done.stdout
     vm = lab.vm("e67", "victim")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"]
+
+
+def test_stale_restart_marker_of_a_running_vm_is_removed(lab, tmp_path):
+    """A VM someone powered on after a killed run: the marker goes, the VM is not touched."""
+    marker = "/vmfs/volumes/datastore1/victim/nestedvirt-power-on-pending"
+    left = esxilab("ssh", "--dir", lab.state.root, "e67", "echo left > '%s'" % marker)
+    assert left.returncode == 0, left.stderr
+    done = run_playbook(lab, tmp_path / "stale")
+    assert done.returncode == 0, done.stdout
+    assert "changed=1" in done.stdout  # the marker's removal, the only change
+    listing = esxilab("ssh", "--dir", lab.state.root, "e67", "ls /vmfs/volumes/datastore1/victim")
+    assert "nestedvirt-power-on-pending" not in listing.stdout
+    assert lab.vm("e67", "victim")["power"] == "poweredOn"
