@@ -52,6 +52,7 @@ def run_playbook(lab, tmp_path):
             "-e",
             "enable_nesting_verify=false",
         ],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         env=env,

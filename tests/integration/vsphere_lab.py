@@ -89,7 +89,16 @@ MODULE_DEFAULTS = {
 
 
 def esxilab(*args, timeout=300):
-    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
+    # Never the test's own stdin: `esxilab ssh` runs ssh, which makes its stdin non-blocking, and
+    # ansible-playbook started meanwhile with that same stdin refuses to run.
+    return subprocess.run(
+        [str(ESXILAB), *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @contextlib.contextmanager
@@ -197,6 +206,7 @@ class Lab:
         environment.update(env or {})
         done = subprocess.run(
             [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory), str(playbook), *flags],
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             env=environment,

@@ -41,7 +41,15 @@ PLAYBOOK = ROOT / "playbooks" / "enable_nesting.yml"
 
 
 def esxilab(*args, timeout=300):
-    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
+    # Never the suite's own stdin: ssh makes its stdin non-blocking, and ansible-playbook refuses that.
+    return subprocess.run(
+        [str(ESXILAB), *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _listening_nets():
@@ -287,7 +295,15 @@ class Lab:
         """Run a play (a list of plays, or a playbook path) to its end."""
         argv, environment, results, work = self._prepare(tmp_path, play, extra_vars, flags, env)
         started = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True, env=environment, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
         output = done.stdout + done.stderr
         (work / "output.txt").write_text(output)
         kept = json.loads(results.read_text()) if results.exists() else {}
@@ -300,7 +316,9 @@ class Lab:
         for each in plays:
             argv, environment, results, work = self._prepare(tmp_path, each, None, (), None)
             output = open(work / "output.txt", "w")  # noqa: SIM115 - closed below
-            process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=environment)
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment
+            )
             running.append((process, output, results, work))
         runs = []
         for process, output, results, work in running:
@@ -320,7 +338,12 @@ class Lab:
         started = time.monotonic()
         with open(work / "output.txt", "w") as output:
             process = subprocess.Popen(
-                argv, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,
             )
         acted = False
         deadline = started + timeout
@@ -400,18 +423,24 @@ def code(text, limit=160):
     return "%s %s %s%s" % (fence, shown, fence, suffix)
 
 
+def nesting_vars(host, names, **extra):
+    """Extra vars for the collection's enable_nesting playbook on VMs of ``host`` listed by name (no
+    guest SSH: the lab's `guest: none` VMs have none, so no verify and no wait for an address)."""
+    return dict(
+        {
+            "nestedvirt_esxi_group": host,
+            "nestedvirt_guest_group": "nested_guests_by_name",
+            "nestedvirt_vms": names,
+            "enable_nesting_verify": False,
+            "enable_nesting_wait_for_ip": False,
+        },
+        **extra,
+    )
+
+
 def nesting_run(lab, tmp_path, host, names, *flags, **extra):
-    """The collection's enable_nesting playbook on VMs of ``host`` listed by name (no guest SSH:
-    the lab's `guest: none` VMs have none, so no verify and no wait for an address)."""
-    extra_vars = {
-        "nestedvirt_esxi_group": host,
-        "nestedvirt_guest_group": "nested_guests_by_name",
-        "nestedvirt_vms": names,
-        "enable_nesting_verify": False,
-        "enable_nesting_wait_for_ip": False,
-    }
-    extra_vars.update(extra)
-    return lab.playbook(tmp_path, PLAYBOOK, extra_vars, *flags)
+    """The enable_nesting playbook run to its end with ``nesting_vars``."""
+    return lab.playbook(tmp_path, PLAYBOOK, nesting_vars(host, names, **extra), *flags)
 
 
 def vmx_path(name, datastore="datastore1"):

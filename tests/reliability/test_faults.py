@@ -5,7 +5,7 @@ wait is endless, and nothing but the VM that was found is touched."""
 from __future__ import annotations
 
 import pytest
-from rlab import PLAYBOOK, failure_message, nesting_run, normalize, play, vmx_path, vmx_task
+from rlab import PLAYBOOK, failure_message, nesting_run, nesting_vars, normalize, play, vmx_path, vmx_task
 
 pytestmark = pytest.mark.lab
 
@@ -82,13 +82,7 @@ def test_datastore_full_after_shutdown(lab, case, tmp_path):
         "`esxilab fault datastore_full small on` as soon as the role's shutdown has powered the running VM %s off"
         " (the restart marker is already written beside its .vmx)" % vm
     )
-    extra = {
-        "nestedvirt_esxi_group": HOST,
-        "nestedvirt_guest_group": "nested_guests_by_name",
-        "nestedvirt_vms": [vm],
-        "enable_nesting_verify": False,
-        "enable_nesting_wait_for_ip": False,
-    }
+    extra = nesting_vars(HOST, [vm])
     try:
         filled, run = lab.playbook_watched(
             tmp_path, PLAYBOOK, HOST, shut_down, lambda _p: lab.fault(HOST, "datastore_full", "small", "on"), extra

@@ -4,7 +4,7 @@ right end state: the VM on, nesting on, its .vmx intact, nothing left beside it.
 from __future__ import annotations
 
 import pytest
-from rlab import PLAYBOOK, nesting_run, vmx_path
+from rlab import PLAYBOOK, nesting_run, nesting_vars, vmx_path
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
 
@@ -75,14 +75,7 @@ def interrupted(lab, tmp_path_factory):
 
 
 def _kill(lab, tmp_path, point, vm):
-    extra = {
-        "nestedvirt_esxi_group": HOST,
-        "nestedvirt_guest_group": "nested_guests_by_name",
-        "nestedvirt_vms": [vm],
-        "enable_nesting_verify": False,
-        "enable_nesting_wait_for_ip": False,
-    }
-    return lab.playbook_killed(tmp_path, PLAYBOOK, HOST, _when(lab, point), extra_vars=extra)
+    return lab.playbook_killed(tmp_path, PLAYBOOK, HOST, _when(lab, point), extra_vars=nesting_vars(HOST, [vm]))
 
 
 def _case(point):

@@ -856,20 +856,19 @@ class Hostd:
         raise Fault(f"no VM {name!r} on {self.cfg.name}\n")
 
     def set_full(self, ds_name: str, full: bool) -> None:
-        ds = self.ds(ds_name)
-        if ds is None:
-            raise Fault(f"no datastore {ds_name!r} on {self.cfg.name}\n")
-        self.rt.set_datastore_full(ds.uuid, full)
-        with self.lock:
-            (self.full.add if full else self.full.discard)(ds.name)
+        self._set_datastore(ds_name, self.rt.set_datastore_full, self.full, full)
 
     def set_readonly(self, ds_name: str, readonly: bool) -> None:
+        self._set_datastore(ds_name, self.rt.set_datastore_readonly, self.readonly, readonly)
+
+    def _set_datastore(self, ds_name: str, apply, names: set[str], on: bool) -> None:
+        """A datastore fault: ``apply(uuid, on)`` in the host's namespace, recorded in ``names``."""
         ds = self.ds(ds_name)
         if ds is None:
             raise Fault(f"no datastore {ds_name!r} on {self.cfg.name}\n")
-        self.rt.set_datastore_readonly(ds.uuid, readonly)
+        apply(ds.uuid, on)
         with self.lock:
-            (self.readonly.add if readonly else self.readonly.discard)(ds.name)
+            (names.add if on else names.discard)(ds.name)
 
     def set_fault(self, knob: str, a: list[str]) -> tuple[int, str]:
         def onoff(x: str) -> bool:
