@@ -44,16 +44,8 @@ class ActionModule(EsxiShellAction):
             if self._task.check_mode:
                 result.update(self._predict(vmid, expect_path, vmx_path, args["state"], args["restart_marker"]))
             else:
-                command = power_command(
-                    vmid,
-                    args["state"],
-                    args["timeout"],
-                    args["force"],
-                    args["wait_for_ip"],
-                    expect_path,
-                    vmx_path,
-                    args["restart_marker"],
-                )
+                options = dict((key, args[key]) for key in ("timeout", "force", "wait_for_ip", "restart_marker"))
+                command = power_command(vmid, args["state"], expect_path=expect_path, vmx_path=vmx_path, **options)
                 answer = self.run_sh(command)
                 result.update(interpret_power(answer["stdout"], vmid, args["state"], args["timeout"], args["force"]))
         except PowerError as error:
