@@ -87,8 +87,8 @@ host:
     vms:
       description:
         - Every registered VM, in the order the host lists them.
-        - C(restart_pending) is true when the VM's directory holds the restart marker: a run powered
-          the VM off to change it and was interrupted before powering it on (see the
+        - C(restart_pending) is true when the VM's directory holds the restart marker, left when a run
+          powered the VM off to change it and was interrupted before powering it on (see the
           O(nestedvirt.esxi.vm_power#module:restart_marker) option).
       type: list
       elements: dict

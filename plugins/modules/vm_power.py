@@ -65,7 +65,7 @@ options:
       - With O(state=shutdown) or O(state=poweredoff), write the file C(nestedvirt-power-on-pending)
         beside the VM's .vmx before powering it off, in the same command. It records that this run
         took the VM down and means to power it on again, so that a run interrupted before its
-        power-on can be resumed: M(nestedvirt.esxi.host_info) reports the file as
+        power-on can be resumed. M(nestedvirt.esxi.host_info) reports the file as
         C(restart_pending) and the P(nestedvirt.esxi.enable_nesting#role) role powers such a VM on.
       - When the file cannot be written (a full or read-only datastore) the VM is not powered off
         and the task fails saying why.
