@@ -26,10 +26,9 @@ if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
 from labkit import hostd  # noqa: E402
-from labkit.cli import free_networks  # noqa: E402
+from labkit.cli import free_networks, run_esxilab  # noqa: E402
 from labkit.labd import State  # noqa: E402
 
-ESXILAB = LAB_DIR / "esxilab"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 LAB_CONFIG = {
@@ -89,16 +88,7 @@ MODULE_DEFAULTS = {
 
 
 def esxilab(*args, timeout=300):
-    # Never the test's own stdin: `esxilab ssh` runs ssh, which makes its stdin non-blocking, and
-    # ansible-playbook started meanwhile with that same stdin refuses to run.
-    return subprocess.run(
-        [str(ESXILAB), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_esxilab(*args, timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -33,23 +33,15 @@ if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
 from labkit import hostd  # noqa: E402
+from labkit.cli import run_esxilab  # noqa: E402
 
-ESXILAB = LAB_DIR / "esxilab"
 BIN = Path(sys.executable).parent
 CALLBACKS = ROOT / "tests" / "integration" / "callback_plugins"
 PLAYBOOK = ROOT / "playbooks" / "enable_nesting.yml"
 
 
 def esxilab(*args, timeout=300):
-    # Never the suite's own stdin: ssh makes its stdin non-blocking, and ansible-playbook refuses that.
-    return subprocess.run(
-        [str(ESXILAB), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_esxilab(*args, timeout=timeout)
 
 
 def _listening_nets():

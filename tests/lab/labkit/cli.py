@@ -41,6 +41,25 @@ FAULT_HELP = """knobs (also settable under `faults:` / per VM in CONFIG.yml):
 """
 
 
+ESXILAB = Path(__file__).resolve().parents[1] / "esxilab"
+
+
+def run_esxilab(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    """esxilab in a process of its own, as the test suites drive a lab; its output captured.
+
+    Never with the caller's stdin: `esxilab ssh` runs ssh, which makes its stdin non-blocking, and
+    an ansible-playbook started meanwhile on that same stdin refuses to run.
+    """
+    return subprocess.run(
+        [str(ESXILAB), *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class CliError(Exception):
     pass
 

@@ -20,14 +20,13 @@ if str(LAB_DIR) not in sys.path:
 
 from labkit import config as cfgmod  # noqa: E402
 from labkit import hostd  # noqa: E402
-from labkit.cli import free_networks  # noqa: E402
+from labkit.cli import free_networks, run_esxilab  # noqa: E402
 
-ESXILAB = LAB_DIR / "esxilab"
 SUITE_CONFIG = Path(__file__).with_name("suite-lab.yml")
 
 
 def esxilab(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ESXILAB), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return run_esxilab(*args, timeout=timeout)
 
 
 class Lab:
