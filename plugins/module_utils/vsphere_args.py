@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 CONNECTION_ARGUMENT_SPEC = dict(
     hostname=dict(type="str", required=True, fallback=(env_fallback, ["VMWARE_HOST"])),
@@ -39,3 +39,13 @@ def argument_spec(**module_options):
 def connection_params(params):
     """The keyword arguments of VsphereClient taken from a module's validated parameters."""
     return dict((name, params[name]) for name in CONNECTION_ARGUMENT_SPEC)
+
+
+def prepare_connection(module, has_pyvmomi):
+    """What every vSphere module does before it connects: fail without pyvmomi, warn about a
+    ca_file that validate_certs=false makes moot. Returns VsphereClient's keyword arguments."""
+    if not has_pyvmomi:
+        module.fail_json(msg=missing_required_lib("pyvmomi"))
+    if module.params["ca_file"] and not module.params["validate_certs"]:
+        module.warn("ca_file is ignored because validate_certs is false")
+    return connection_params(module.params)

@@ -131,9 +131,9 @@ host:
   sample: esxi01.example.com
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, connection_params
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, prepare_connection
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
     HAS_PYVMOMI,
     RestrictedVersionError,
@@ -179,12 +179,8 @@ def run(module, client):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_PYVMOMI:
-        module.fail_json(msg=missing_required_lib("pyvmomi"))
-    if module.params["ca_file"] and not module.params["validate_certs"]:
-        module.warn("ca_file is ignored because validate_certs is false")
     try:
-        with VsphereClient(**connection_params(module.params)) as client:
+        with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
             result = run(module, client)
     except RestrictedVersionError as error:
         module.fail_json(msg="%s %s" % (error, ssh_restricted_hint()))

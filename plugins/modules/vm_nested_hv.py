@@ -188,9 +188,9 @@ power_operations:
   sample: [shutdown, "on"]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, connection_params
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, prepare_connection
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
     HAS_PYVMOMI,
     PowerStateError,
@@ -347,12 +347,8 @@ def main():
         required_one_of=REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
-    if not HAS_PYVMOMI:
-        module.fail_json(msg=missing_required_lib("pyvmomi"))
-    if module.params["ca_file"] and not module.params["validate_certs"]:
-        module.warn("ca_file is ignored because validate_certs is false")
     try:
-        with VsphereClient(**connection_params(module.params)) as client:
+        with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
             result = run(module, client)
     except VsphereError as error:
         module.fail_json(msg=str(error))
