@@ -60,13 +60,14 @@ class ActionModule(EsxiShellAction):
             if vm is None:
                 check_path(args["path"])
             path = args["path"] if vm is None else vm["vmx_path"]
-            # Another run may change the file between this run's read and write (the write then
-            # refuses, nothing lost): read, plan and write again, up to WRITE_ATTEMPTS times.
+            # Another run may change the file while this run reads it, or between its read and write
+            # (the write then refuses, nothing lost): read, plan and write again, up to
+            # WRITE_ATTEMPTS times.
             for attempt in range(1, WRITE_ATTEMPTS + 1):
-                found, plan, backup_file = self._read_and_plan(args, vm, path, settings, remove, result)
-                if not plan.changed or self._task.check_mode:
-                    break
                 try:
+                    found, plan, backup_file = self._read_and_plan(args, vm, path, settings, remove, result)
+                    if not plan.changed or self._task.check_mode:
+                        break
                     self._write(args, vm, found, plan, backup_file)
                     break
                 except RemoteFileError as error:

@@ -133,8 +133,10 @@ def parse_read(path, stdout, rc=0, stderr=""):
         raise RemoteFileError("reading %s gave an unexpected answer: %r" % (path, stdout[start:header_end]))
     content = stdout[header_end + 1 :]
     if md5_hex(content) != fields["md5"]:
+        # Most likely another run renamed its new version over the file between md5sum and cat.
         raise RemoteFileError(
-            "%s arrived altered or changed while being read (md5 mismatch); nothing was written, run again" % path
+            "%s arrived altered or changed while being read (md5 mismatch); nothing was written, run again" % path,
+            "changed",
         )
     return RemoteFile(path, "file", content=content, md5=fields["md5"])
 

@@ -195,10 +195,10 @@ def test_concurrent_writers_lose_no_update(busybox_sh, tmp_path):
     def writer(number):
         for key in range(4):
             for _attempt in range(20):
-                found = read(busybox_sh, path)
-                document = VmxDocument.parse(found.content)
-                document.set("writer%d.key%d" % (number, key), "TRUE")
-                try:
+                try:  # the read too: it may catch another writer's rename half-way (md5 mismatch)
+                    found = read(busybox_sh, path)
+                    document = VmxDocument.parse(found.content)
+                    document.set("writer%d.key%d" % (number, key), "TRUE")
                     write(busybox_sh, found, document.render(), wait=20, tag="w%dk%d" % (number, key))
                     break
                 except RemoteFileError as error:

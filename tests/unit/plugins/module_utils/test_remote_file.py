@@ -66,8 +66,9 @@ def test_read_of_a_missing_file_says_whether_its_directory_exists(busybox_sh, tm
 def test_parse_read_rejects_damaged_transport_and_garbage():
     header = READ_MARK + " state=file md5=" + md5_hex(OLD) + "\n"
     assert parse_read("/f", "banner\n" + header + OLD).content == OLD
-    with pytest.raises(RemoteFileError, match="md5 mismatch"):
+    with pytest.raises(RemoteFileError, match="md5 mismatch") as mismatch:
         parse_read("/f", header + OLD.replace("\n", "\r\n"))
+    assert mismatch.value.reason == "changed"  # the vmx module reads again
     with pytest.raises(RemoteFileError, match="Permission denied"):
         parse_read("/f", "", 1, "sh: Permission denied")
     with pytest.raises(RemoteFileError, match="unexpected answer"):
