@@ -12,8 +12,8 @@ the holding shell's pid on the host and the time it was taken (``date +%s``).
 A writer that finds the lock waits on the host, in short naps within the same command (no
 extra round trip), up to a bounded time. It never breaks a lock: a lock whose holder's process
 is gone from the host, or that is older than a threshold, or that has no owner file after the
-whole wait (a run killed while taking it), is reported as stale, with the exact command that
-removes it, and nothing is written.
+whole wait (a run killed while taking it), and is still the same a nap later, is reported as
+stale, with the exact command that removes it, and nothing is written.
 
 Only applets every ESXi release has: mkdir, rm, cat, date, sleep, and ash's ``kill`` builtin
 (``kill -0`` asks whether a process exists).
@@ -39,6 +39,9 @@ VERDICT_MARK = "nestedvirt-lock-verdict"
 DEFAULT_WAIT = 30
 DEFAULT_STALE_AFTER = 900
 OWNER_KEYS = ("controller", "controller_pid", "host_pid", "started")
+# How many times a writer looks again at a lock that seemed stale and had moved on (each look is
+# one nap): a bound, for a stream of other writers.
+STALE_RECHECKS = 50
 
 
 def lock_path(path):
@@ -80,6 +83,18 @@ def acquire_lines(path, fail, owner=None, wait=DEFAULT_WAIT, stale_after=DEFAULT
         'lock_release() { if [ -n "$lock_held" ]; then rm -rf -- "$lock"; lock_held=; fi; }',
         "lock_deadline=$(( $(date +%%s) + %d ))" % int(wait),
         "lock_tries=0",
+        "lock_rechecks=0",
+        # Sets lock_pid and lock_started from the owner file (empty when missing or not numbers).
+        "lock_owner() {",
+        "  lock_pid=; lock_started=",
+        '  if [ -f "$lock/owner" ]; then',
+        "    while IFS='=' read -r lock_k lock_v; do",
+        '      case "$lock_k" in host_pid) lock_pid=$lock_v;; started) lock_started=$lock_v;; esac',
+        '    done < "$lock/owner"',
+        "  fi",
+        '  case "$lock_pid" in ""|*[!0-9]*) lock_pid=;; esac',
+        '  case "$lock_started" in ""|*[!0-9]*) lock_started=;; esac',
+        "}",
         "while :; do",
         '  if mkdir "$lock" 2>/dev/null; then',
         "    lock_held=1",
@@ -94,20 +109,22 @@ def acquire_lines(path, fail, owner=None, wait=DEFAULT_WAIT, stale_after=DEFAULT
         "    continue",
         "  fi",
         "  lock_now=$(date +%s)",
-        "  lock_pid=; lock_started=",
-        '  if [ -f "$lock/owner" ]; then',
-        "    while IFS='=' read -r lock_k lock_v; do",
-        '      case "$lock_k" in host_pid) lock_pid=$lock_v;; started) lock_started=$lock_v;; esac',
-        '    done < "$lock/owner"',
-        "  fi",
-        '  case "$lock_pid" in ""|*[!0-9]*) lock_pid=;; esac',
-        '  case "$lock_started" in ""|*[!0-9]*) lock_started=;; esac',
+        "  lock_owner",
         "  lock_why=",
         '  if [ -n "$lock_pid" ] && ! kill -0 "$lock_pid" 2>/dev/null; then lock_why=gone',
         '  elif [ -n "$lock_started" ] && [ $((lock_now - lock_started)) -ge %d ]; then lock_why=old'
         % int(stale_after),
         '  elif [ "$lock_now" -gt "$lock_deadline" ]; then',
         '    if [ -n "$lock_started" ]; then lock_why=busy; else lock_why=noinfo; fi',
+        "  fi",
+        # Stale only if the same lock is still there a nap later: its holder may have just
+        # dropped it (so its pid is gone) or just taken it (its owner file not yet written).
+        '  if [ -n "$lock_why" ] && [ "$lock_why" != busy ] && [ "$lock_rechecks" -lt %d ]; then' % STALE_RECHECKS,
+        "    lock_rechecks=$((lock_rechecks + 1))",
+        '    lock_seen="$lock_pid:$lock_started"',
+        "    " + NAP,
+        "    lock_owner",
+        '    if [ ! -d "$lock" ] || [ "$lock_pid:$lock_started" != "$lock_seen" ]; then continue; fi',
         "  fi",
         '  if [ -n "$lock_why" ]; then',
         '    if [ -f "$lock/owner" ]; then',
