@@ -228,19 +228,16 @@ class HostNamespace:
             inodes = max(st.f_files - st.f_ffree, 1)
         else:
             size, inodes = ds.size_mb << 20, DATASTORE_INODES
-        r = subprocess.run(
-            self.nsenter(["mount", "-o", f"remount,size={size},nr_inodes={inodes}", f"{NS_ROOT}/vmfs/volumes/{uuid}"]),
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if r.returncode != 0:
-            raise SshdError(f"datastore {ds.name}: remount failed: {r.stderr.strip()}")
+        self._remount(uuid, f"size={size},nr_inodes={inodes}")
 
     def set_datastore_readonly(self, uuid: str, readonly: bool) -> None:
+        self._remount(uuid, "ro" if readonly else "rw")
+
+    def _remount(self, uuid: str, options: str) -> None:
+        """Remount a datastore's tmpfs inside the host's mount namespace with ``options``."""
         ds = next(d for d in self.host.datastores if d.uuid == uuid)
         r = subprocess.run(
-            self.nsenter(["mount", "-o", "remount," + ("ro" if readonly else "rw"), f"{NS_ROOT}/vmfs/volumes/{uuid}"]),
+            self.nsenter(["mount", "-o", "remount," + options, f"{NS_ROOT}/vmfs/volumes/{uuid}"]),
             capture_output=True,
             text=True,
             timeout=10,
