@@ -141,6 +141,12 @@ class Run:
         return {name: r.get("msg", "") for name, r in self.results.items() if r.get("failed") or r.get("unreachable")}
 
 
+def _finished(rc, results, work, started):
+    """The Run of an ended ansible-playbook: its output (work/output.txt) and kept results."""
+    kept = json.loads(results.read_text()) if results.exists() else {}
+    return Run(rc, (work / "output.txt").read_text(), kept, time.monotonic() - started)
+
+
 class Lab:
     def __init__(self, state: Path) -> None:
         self._load(state)
@@ -296,10 +302,8 @@ class Lab:
             timeout=timeout,
             check=False,
         )
-        output = done.stdout + done.stderr
-        (work / "output.txt").write_text(output)
-        kept = json.loads(results.read_text()) if results.exists() else {}
-        return Run(done.returncode, output, kept, time.monotonic() - started)
+        (work / "output.txt").write_text(done.stdout + done.stderr)
+        return _finished(done.returncode, results, work, started)
 
     def playbooks_at_once(self, tmp_path, plays, timeout=600):
         """Run several playbooks at the same time (separate ansible-playbook processes)."""
@@ -316,9 +320,7 @@ class Lab:
         for process, output, results, work in running:
             process.wait(timeout=timeout)
             output.close()
-            kept = json.loads(results.read_text()) if results.exists() else {}
-            text = (work / "output.txt").read_text()
-            runs.append(Run(process.returncode, text, kept, time.monotonic() - started))
+            runs.append(_finished(process.returncode, results, work, started))
         return runs
 
     def playbook_watched(self, tmp_path, play, host, when, then, extra_vars=None, timeout=300):
@@ -349,9 +351,7 @@ class Lab:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        kept = json.loads(results.read_text()) if results.exists() else {}
-        text = (work / "output.txt").read_text()
-        return acted, Run(process.returncode, text, kept, time.monotonic() - started)
+        return acted, _finished(process.returncode, results, work, started)
 
     def playbook_killed(self, tmp_path, play, host, when, extra_vars=None, timeout=300):
         """Start a play and kill the controller (SIGKILL to the process group of the ansible-playbook
