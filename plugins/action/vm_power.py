@@ -11,6 +11,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError, parse_power_state
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    host_script,
     identity_check,
     identity_error,
     mark,
@@ -18,7 +19,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     split_sections,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import locate_lines, pending_after
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
     ARGUMENT_SPEC,
     PowerError,
@@ -58,8 +59,8 @@ class ActionModule(EsxiShellAction):
         """Check mode: read the state only, and say whether a power operation would be sent (or the
         restart marker written or removed)."""
         lines = ["id=%s" % quote(str(vmid))] + identity_check(expect_path) + locate_lines(vmx_path)
-        lines += [mark("before"), 'vim-cmd vmsvc/power.getstate "$id" 2>&1', mark("end")]
-        stdout = self.run_sh(script(*lines))["stdout"]
+        lines += [mark("before"), 'vim_cmd vmsvc/power.getstate "$id" 2>&1', mark("end")]
+        stdout = self.run_sh(host_script(*lines))["stdout"]
         mismatch = identity_error(split_sections(stdout), "VM %s" % vmid)
         if mismatch:
             raise PowerError(mismatch)

@@ -3,9 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parsers for what ESXi's own commands print (vmware, esxcli, vim-cmd).
 
-Formats are those recorded in esxi-facts.md; each parser tolerates the variations listed there
-(column widths, string-ordered rows, multi-line annotations, 5.0-style fault blocks). vim-cmd's
-exit codes are not trusted: faults are recognised from the text.
+Formats are those recorded in esxi-facts.md (its "Corrections and additions" stand over the older
+sections) and captured in tests/unit/fixtures/esxi; each parser tolerates the variations real hosts
+print: column widths, string-ordered rows, multi-line annotations, vCLS system VMs with an empty
+datastore, CRLF line ends from a pty, trailing blanks, `, ` line ends on any release, fault blocks
+that start mid-line, string values holding a newline, GA builds. vim-cmd's exit codes are not
+trusted: faults are recognised from the text.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,10 +26,14 @@ class EsxiOutputError(ValueError):
 # Version
 
 _VERSION_BUILD = re.compile(r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?) build-(?P<build>\d+)\s*$", re.M)
+# `vmware -l`: "7.0 Update 3", "6.7.0 U2", or "GA" on a release's first build (update 0).
 _VERSION_UPDATE = re.compile(
-    r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?)(?: (?:Update|U) ?(?P<update>\d+))?\s*$", re.M
+    r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?)(?: (?:(?:Update|U) ?(?P<update>\d+)|(?P<ga>GA)))?\s*$", re.M
 )
-_ESXCLI_FIELD = re.compile(r"^\s*(?P<key>Product|Version|Build|Update|Patch):\s*(?P<value>.*?)\s*$", re.M)
+# Some captures show esxcli's lines without their leading blanks; 9.0 adds "Maintenance:".
+_ESXCLI_FIELD = re.compile(
+    r"^[ \t]*(?P<key>Product|Version|Build|Update|Patch|Maintenance):[ \t]*(?P<value>.*?)\s*$", re.M
+)
 
 
 def _full_version(version):
@@ -38,7 +45,7 @@ def parse_vmware_version(text):
     """Parse ``vmware -v``, ``-l`` or ``-lv`` into version, build and update.
 
     The version comes from the build line (``-v``) when present: ``-l`` alone says "7.0 Update 3"
-    for what ``-v`` calls 7.0.3, so it is kept as printed then.
+    for what ``-v`` calls 7.0.3, so it is kept as printed then. "GA" is update 0.
     """
     result = {"version": None, "build": None, "update": None}
     match = _VERSION_BUILD.search(text)
@@ -49,9 +56,16 @@ def parse_vmware_version(text):
         result["version"] = result["version"] or line.group("version")
         if line.group("update") is not None:
             result["update"] = int(line.group("update"))
+        elif line.group("ga"):
+            result["update"] = 0
     if result["version"] is None:
         raise EsxiOutputError("not an ESXi version string: %r" % text.strip()[:200])
     return result
+
+
+def _number(fields, key):
+    value = fields.get(key, "")
+    return int(value) if value.isdigit() else None
 
 
 def parse_esxcli_version(text):
@@ -63,8 +77,9 @@ def parse_esxcli_version(text):
     return {
         "version": _full_version(fields["Version"]),
         "build": build.rsplit("-", 1)[-1] if build else None,
-        "update": int(fields["Update"]) if fields.get("Update", "").isdigit() else None,
-        "patch": int(fields["Patch"]) if fields.get("Patch", "").isdigit() else None,
+        "update": _number(fields, "Update"),
+        "patch": _number(fields, "Patch"),
+        "maintenance": _number(fields, "Maintenance"),
     }
 
 
@@ -77,17 +92,28 @@ def version_tuple(version):
 # vim-cmd vmsvc/getallvms
 
 _GETALLVMS_HEADER = re.compile(r"^Vmid\s+Name\s+File\s+Guest OS\s+Version\s+Annotation\s*$")
-# A row: vmid, name, the first "[datastore] path.vmx", guest OS, version, annotation.
+# A row: vmid, name, the first "[datastore] path.vmx", guest OS, version, annotation. System VMs
+# of a vCenter cluster (vCLS) have an empty datastore and an absolute path: "[] /var/run/crx/...".
 _GETALLVMS_ROW = re.compile(
-    r"^(?P<vmid>\d+)\s+(?P<name>.*?)\s+\[(?P<datastore>[^\]]+)\] (?P<path>.*?\.vmx)"
+    r"^(?P<vmid>\d+)\s+(?P<name>.*?)\s+\[(?P<datastore>[^\]]*)\] (?P<path>.*?\.vmx)"
     r"\s+(?P<guest>\S+)\s+(?P<version>vmx-\d+)(?:\s(?P<annotation>.*))?$"
 )
 _SKIPPING = re.compile(r"^Skipping invalid VM '(?P<vmid>[^']*)'")
 
 
 def datastore_path_to_absolute(datastore, path):
-    """``[datastore1] dir/x.vmx`` -> ``/vmfs/volumes/datastore1/dir/x.vmx``."""
+    """``[datastore1] dir/x.vmx`` -> ``/vmfs/volumes/datastore1/dir/x.vmx``; ``[] /abs/x.vmx`` -> itself."""
+    if not datastore:
+        if not path.startswith("/"):
+            raise EsxiOutputError("a VM path with no datastore must be absolute: %r" % ("[] " + path))
+        return path
     return "/vmfs/volumes/%s/%s" % (datastore, path)
+
+
+def is_system_vm(vm):
+    """A VM outside every datastore (vCLS, on hosts in a vCenter cluster): the cluster's own, never ours
+    to select by pattern or ``all``."""
+    return vm.get("datastore") == ""
 
 
 def _new_vm(vmid, name, datastore, path, guest, version, annotation):
@@ -100,11 +126,12 @@ def _new_vm(vmid, name, datastore, path, guest, version, annotation):
         "guest_os": guest,
         "hardware_version": int(version[4:]),
         "annotation": (annotation or "").strip(),
+        "system": datastore == "",
         "_continued": [],
     }
 
 
-_DATASTORE_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\] (?P<path>.*)$", re.S)
+_DATASTORE_PATH = re.compile(r"^\[(?P<datastore>[^\]]*)\] (?P<path>.*)$", re.S)
 _ROW_START = re.compile(r"^(?P<vmid>\d+)\s")
 # A row whose name may span lines (a name with a newline), anchored on the VM's own path.
 _ANCHORED_ROW = (
@@ -229,49 +256,93 @@ def _check_unique(vmids):
 # ---------------------------------------------------------------------------------------------
 # Faults and vim-cmd's data object printing
 
+# A fault block may start mid-line ("Power on failed: (vim.fault.GenericVmConfigFault) {").
 _FAULT = re.compile(r"\((?P<type>(?:vim|vmodl)\.fault\.[A-Za-z]+)\)\s*\{")
-_FAULT_MSG = re.compile(r'^\s*msg = "(?P<msg>.*)"(?:,\s*"?|\s*)$', re.M)
+# `name = "` opening a string value; vim-cmd prints strings verbatim (no escaping), so a value may
+# hold quotes and newlines: it ends at the last `"` of a line followed only by an optional comma
+# and blanks (`, ` line ends occur on every release; the last field has no comma).
+_STRING_START = re.compile(r'^[ \t]*(?P<key>[A-Za-z][A-Za-z0-9]*) = "', re.M)
+_STRING_END = re.compile(r'"[ \t]*,?[ \t]*\r?$')
+_MAX_STRING_LINES = 64
+
+
+def _read_string(text, start):
+    """The string value whose opening quote ends at ``start``, or None when it never closes."""
+    lines = text[start:].split("\n", _MAX_STRING_LINES)[:_MAX_STRING_LINES]
+    for count, line in enumerate(lines, start=1):
+        end = _STRING_END.search(line)
+        if end:
+            return "\n".join(lines[: count - 1] + [line[: end.start()]])
+    return None
+
+
+def _strings(text, key):
+    """Every string value of ``key`` in vim-cmd's data object printing, in order, at any depth."""
+    found = (_read_string(text, match.end()) for match in _STRING_START.finditer(text) if match.group("key") == key)
+    return [value for value in found if value is not None]
+
+
 _EXISTING_STATE = re.compile(r'existingState = "(?P<state>\w+)"')
 
 
 def parse_fault(text):
-    """The first fault block in ``text`` as {type, name, msg}, or None when there is none."""
+    """The first fault block in ``text`` as {type, name, msg, messages, existing_state}, or None.
+
+    ``messages`` are the fault's localizable messages (``faultMessage``'s ``message`` values, e.g.
+    "This host does not support AMD-V."), each without its trailing newline: ESXi's own words for
+    why an operation failed. ``msg`` is the block's own ``msg`` (a newline inside it kept, the
+    trailing one dropped).
+    """
     match = _FAULT.search(text)
     if match is None:
         return None
     block = text[match.end() :]
-    message = _FAULT_MSG.search(block)
+    msg = _strings(block, "msg")
+    messages = []
+    for value in _strings(block, "message"):
+        value = value.strip()
+        if value and value not in messages:
+            messages.append(value)
     state = _EXISTING_STATE.search(block)
     return {
         "type": match.group("type"),
         "name": match.group("type").rsplit(".", 1)[-1],
-        "msg": message.group("msg") if message else None,
+        # The outermost msg is the last one: nested objects print theirs before it.
+        "msg": msg[-1].rstrip("\r\n") if msg else None,
+        "messages": messages,
         "existing_state": state.group("state") if state else None,
     }
 
 
-_PROPERTY = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z][A-Za-z0-9]*) = (?P<value>.*?),?\s*$")
+def describe_fault(fault):
+    """``Name: msg`` plus ESXi's own messages where they say more than msg."""
+    words = [fault["msg"]] if fault["msg"] else []
+    words += [message for message in fault.get("messages", ()) if message not in words]
+    return "%s: %s" % (fault["name"], " ".join(words) if words else "(no message)")
+
+
+_PROPERTY = re.compile(r"^[ \t]*(?P<key>[A-Za-z][A-Za-z0-9]*) = (?P<value>[^\n]*?),?[ \t]*\r?$", re.M)
 
 
 def parse_properties(text, keys):
     """First value of each wanted property in vim-cmd's data object printing, at any depth.
 
-    Strings come back without quotes, ``<unset>`` as None, numbers and booleans as text.
+    Strings come back without quotes (one holding a newline whole), ``<unset>`` as None,
+    numbers and booleans as text.
     """
     found = {}
-    for line in text.split("\n"):
-        match = _PROPERTY.match(line)
-        if not match or match.group("key") not in keys or match.group("key") in found:
+    for match in _PROPERTY.finditer(text):
+        key, value = match.group("key"), match.group("value")
+        if key not in keys or key in found:
             continue
-        value = match.group("value")
         if value == "<unset>":
-            found[match.group("key")] = None
-        elif len(value) >= 2 and value[0] == value[-1] == '"':
-            found[match.group("key")] = value[1:-1]
-        elif value.endswith("{") or value.endswith("["):
-            continue  # a nested object or list, not a scalar
-        else:
-            found[match.group("key")] = value
+            found[key] = None
+        elif value.startswith('"'):
+            string = _read_string(text, match.start("value") + 1)
+            if string is not None:
+                found[key] = string
+        elif not (value.endswith("{") or value.endswith("[")):  # not a nested object or list
+            found[key] = value
     return found
 
 

@@ -15,17 +15,50 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 
 MARK = "@@nestedvirt"
-_SECTION = re.compile(r"^" + MARK + r" (?P<name>[a-z_]+)(?: (?P<arg>.*))?$")
+# A marker line; "\r" ends it too where the output came through a pty (CRLF line ends).
+_SECTION = re.compile(r"^" + MARK + r" (?P<name>[a-z_]+)(?: (?P<arg>.*?))?\r?$")
 
 # A short sleep where BusyBox was built with fractional sleep, one second where not.
 NAP = "sleep 0.2 2>/dev/null || sleep 1"
 
-# "[datastore] dir/x.vmx" -> /vmfs/volumes/datastore/dir/x.vmx: sed on a get.summary line.
-# (5.0 ends such lines with ", " instead of ",")
-SED_VMX_PATH = r's/^ *vmPathName = "\[\([^]]*\)\] \(.*\)", *$/\/vmfs\/volumes\/\1\/\2/p'
+# "[datastore] dir/x.vmx" -> /vmfs/volumes/datastore/dir/x.vmx, and "[] /abs/x.vmx" (vCLS system
+# VMs, outside every datastore) -> /abs/x.vmx: sed on a get.summary line, whose end may be ",",
+# ", " (any release) or nothing (a last field).
+SED_VMX_PATH = (
+    r's/^ *vmPathName = "\[\] \(\/.*\)",\{0,1\} *$/\1/p;'
+    r's/^ *vmPathName = "\[\([^]][^]]*\)\] \(.*\)",\{0,1\} *$/\/vmfs\/volumes\/\1\/\2/p'
+)
+
+# vim-cmd failures that say nothing about the VM and pass (esxi-facts: hostd's login failing, a
+# vim-cmd crash, the local connection refused): the call is made once more after a nap. A crash
+# shows as "terminate called ..." text or an exit status above 128 (killed by a signal).
+TRANSIENT_VIM_CMD = (
+    "Failed to login",
+    "terminate called",
+    "std::bad_alloc",
+    "Connect to localhost failed",
+    "ManagedObjectNotFound",
+)
+VIM_CMD_FUNCTION = "\n".join(
+    [
+        "vim_cmd() {",
+        '  _o=$(vim-cmd "$@" 2>&1); _r=$?',
+        '  case "$_o" in %s) _t=1;; *) _t=0;; esac' % "|".join('*"%s"*' % text for text in TRANSIENT_VIM_CMD),
+        '  if [ "$_t" = 1 ] || [ "$_r" -gt 128 ]; then sleep 1; _o=$(vim-cmd "$@" 2>&1); _r=$?; fi',
+        "  [ -n \"$_o\" ] && printf '%s\\n' \"$_o\"",
+        "  return $_r",
+        "}",
+    ]
+)
+
+
+def host_script(*lines):
+    """A script for the ESXi host: its lines, after the vim_cmd function that the lines call
+    instead of vim-cmd, so that every vim-cmd call survives one transient failure."""
+    return script(VIM_CMD_FUNCTION, *lines)
 
 
 def mark(name, arg=None):
@@ -75,7 +108,7 @@ def identity_check(datastore_path):
         return []
     return [
         "exp=%s" % quote('vmPathName = "%s"' % datastore_path),
-        'p=$(vim-cmd vmsvc/get.summary "$id" 2>&1 | grep -E "^ *vmPathName = " | head -n 1)',
+        'p=$(vim_cmd vmsvc/get.summary "$id" 2>&1 | grep -E "^ *vmPathName = " | head -n 1)',
         'case "$p" in *"$exp"*) ;; *) %s; printf \'%%s\\n\' "$p"; %s; exit 0;; esac' % (mark("identity"), mark("end")),
     ]
 

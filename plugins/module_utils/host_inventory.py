@@ -24,12 +24,13 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
     SED_VMX_PATH,
+    host_script,
     mark,
     mark_with_vmid,
     split_sections,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME as RESTART_MARKER
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
 
 # The vmx keys reported for every VM.
@@ -48,12 +49,14 @@ VM_KEYS = (
 PER_VM_NESTING_SINCE = (5, 1, 0)
 MIN_HARDWARE_VERSION = 9
 
-_KEYS_PATTERN = "^[[:space:]]*(%s)[[:space:]]*=" % "|".join(re.escape(key) for key in VM_KEYS)
+# ESXi's reader takes only space and tab as blanks (a \v or NBSP is part of the name), so the
+# pattern names exactly those two; the tab stands in it literally for BusyBox grep -E.
+_KEYS_PATTERN = "^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS)
 _SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
 
 
 def host_info_command():
-    return script(
+    return host_script(
         mark("version"),
         "vmware -lv 2>&1",
         mark("python"),
@@ -61,13 +64,13 @@ def host_info_command():
         mark("hostconfig"),
         "cat /etc/vmware/config 2>/dev/null",
         mark("getallvms"),
-        "all=$(vim-cmd vmsvc/getallvms 2>&1)",
+        "all=$(vim_cmd vmsvc/getallvms 2>&1)",
         "printf '%s\\n' \"$all\"",
         # Candidate vmids: lines starting with digits. Annotation lines may too; only the vmids
         # that the controller's parse of getallvms finds are kept.
         "for id in $(printf '%s\\n' \"$all\" | sed -n 's/^\\([0-9][0-9]*\\)[[:space:]].*/\\1/p'); do",
         "  " + mark_with_vmid("summary"),
-        '  s=$(vim-cmd vmsvc/get.summary "$id" 2>&1)',
+        '  s=$(vim_cmd vmsvc/get.summary "$id" 2>&1)',
         "  printf '%%s\\n' \"$s\" | grep -E %s" % quote(_SUMMARY_LINES),
         "  f=$(printf '%%s\\n' \"$s\" | sed -n %s | head -n 1)" % quote(SED_VMX_PATH),
         "  " + mark_with_vmid("vmx"),
@@ -97,7 +100,7 @@ def vm_nesting_enabled(method, vm, host_allow):
     return _is_true(vm["vmx"].get("vhv.enable")) and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
 
 
-_KEY_LINE = re.compile(r"^\s*(%s)\s*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I)
+_KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I | re.A)
 
 
 def _check_consistent(release, vms, paths, summaries, vmx_lines):
@@ -186,7 +189,7 @@ def build_host_facts(stdout):
 
 def vm_listing_command():
     """Only the VM list: for finding a VM by name when no host_info facts are at hand."""
-    return script(mark("getallvms"), "vim-cmd vmsvc/getallvms 2>&1", mark("end"))
+    return host_script(mark("getallvms"), "vim_cmd vmsvc/getallvms 2>&1", mark("end"))
 
 
 def parse_vm_listing(stdout):

@@ -42,7 +42,7 @@ def locate_lines(vmx_path=None):
         lines = ["m=%s" % quote(marker_path(vmx_path))]
     else:
         lines = [
-            'm=$(vim-cmd vmsvc/get.summary "$id" 2>&1 | sed -n %s | head -n 1)' % quote(SED_VMX_PATH),
+            'm=$(vim_cmd vmsvc/get.summary "$id" 2>&1 | sed -n %s | head -n 1)' % quote(SED_VMX_PATH),
             '[ -n "$m" ] && m="${m%%/*}/%s"' % NAME,
         ]
     return lines + ['[ -n "$m" ] && [ -e "$m" ] && %s' % mark("restart_found")]

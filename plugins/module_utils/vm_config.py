@@ -16,6 +16,7 @@ __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import parse_fault, parse_power_state
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+    host_script,
     identity_check,
     identity_error,
     mark,
@@ -29,7 +30,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import
     read_command,
     write_command,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
 
 MIN_HARDWARE_VERSION = 9
@@ -48,7 +49,7 @@ def _label(vm):
 def _off_guard(vm):
     """Lines that stop the script (marker ``running``) unless the VM is powered off."""
     return [
-        's=$(vim-cmd vmsvc/power.getstate "$id" 2>&1)',
+        's=$(vim_cmd vmsvc/power.getstate "$id" 2>&1)',
         'case "$s" in *"Powered off"*) ;; *) %s; printf \'%%s\\n\' "$s"; %s; exit 0;; esac'
         % (mark("running"), mark("end")),
     ]
@@ -58,10 +59,10 @@ def read_vm_command(vm, upgrade_to=None):
     """Check identity and power state, optionally upgrade the hardware first, then read the vmx."""
     lines = ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
     if upgrade_to:
-        lines += [mark("upgrade"), 'vim-cmd vmsvc/upgrade "$id" %s 2>&1' % quote("vmx-%02d" % upgrade_to)]
+        lines += [mark("upgrade"), 'vim_cmd vmsvc/upgrade "$id" %s 2>&1' % quote("vmx-%02d" % upgrade_to)]
     # The file comes last and raw: its md5 header tells whether all of it arrived.
     lines += [mark("file"), read_command(vm["vmx_path"])]
-    return script(*lines)
+    return host_script(*lines)
 
 
 def _check_answer(stdout, vm, last):
@@ -122,8 +123,8 @@ def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=
     lines = ["trap '' HUP PIPE", "id=%s" % quote(vm["vmid"])]
     lines += identity_check(vm.get("datastore_path")) + _off_guard(vm)
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
-    lines += ['  vim-cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
-    return script(*lines), stdin
+    lines += ['  vim_cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
+    return host_script(*lines), stdin
 
 
 def parse_write_vm(stdout, vm, rc=0, stderr="", lock_wait=DEFAULT_WAIT):

@@ -17,12 +17,14 @@ __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import (
     EsxiOutputError,
+    describe_fault,
     parse_fault,
     parse_guest_info,
     parse_power_state,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
     NAP,
+    host_script,
     identity_check,
     identity_error,
     mark,
@@ -33,7 +35,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker imp
     locate_lines,
     settle_lines,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 
 STATES = ("poweredoff", "shutdown", "poweredon")
 ARGUMENT_SPEC = dict(
@@ -71,10 +73,10 @@ def power_command(
 ):
     """The script; ``vmx_path`` (when known) saves looking up where the restart marker goes, and
     ``restart_marker`` (off states) leaves it before powering off (see restart_marker)."""
-    hard_off = [mark("op", "off"), 'vim-cmd vmsvc/power.off "$id" 2>&1'] if force else []
+    hard_off = [mark("op", "off"), 'vim_cmd vmsvc/power.off "$id" 2>&1'] if force else []
     lines = [
         "id=%s" % quote(str(vmid)),
-        'st() { vim-cmd vmsvc/power.getstate "$id" 2>&1; }',
+        'st() { vim_cmd vmsvc/power.getstate "$id" 2>&1; }',
         "deadline=$(( $(date +%%s) + %d ))" % int(timeout),
     ]
     lines += identity_check(expect_path)
@@ -92,12 +94,12 @@ def power_command(
     if restart_marker and state != "poweredon":
         lines += ['if [ "$already" = 0 ]; then'] + ["  " + line for line in leave_lines("s", "already=marker")] + ["fi"]
     if state == "poweredoff":
-        lines += ['if [ "$already" = 0 ]; then', mark("op", "off"), '  vim-cmd vmsvc/power.off "$id" 2>&1', "fi"]
+        lines += ['if [ "$already" = 0 ]; then', mark("op", "off"), '  vim_cmd vmsvc/power.off "$id" 2>&1', "fi"]
     elif state == "shutdown":
         lines += [
             'if [ "$already" = 0 ]; then',
             mark("op", "shutdown"),
-            '  o=$(vim-cmd vmsvc/power.shutdown "$id" 2>&1)',
+            '  o=$(vim_cmd vmsvc/power.shutdown "$id" 2>&1)',
             "  printf '%s\\n' \"$o\"",
             '  case "$o" in',
             # Refused (no Tools, suspended, ...): hard off only with force.
@@ -112,12 +114,28 @@ def power_command(
             "fi",
         ]
     else:
-        lines += ['if [ "$already" = 0 ]; then', mark("op", "on"), '  vim-cmd vmsvc/power.on "$id" 2>&1', "fi"]
+        lines += [
+            'if [ "$already" = 0 ]; then',
+            mark("op", "on"),
+            '  o=$(vim_cmd vmsvc/power.on "$id" 2>&1)',
+            "  printf '%s\\n' \"$o\"",
+            # power.on can report a failure while the VM did power on (Apache VCL's notes): the
+            # state is read again, a few naps later, before anything is concluded.
+            '  case "$o" in *"(vim.fault."*|*"(vmodl.fault."*|*"failed"*)',
+            "    n=0; while [ $n -lt 5 ]; do",
+            '      case "$(st)" in *"Powered on"*) break;; esac',
+            "      n=$((n + 1)); " + NAP,
+            "    done;;",
+            "  esac",
+            "fi",
+        ]
         if wait_for_ip:
             lines += [
                 'if [ "$already" = 0 ] || [ "$already" = 1 ]; then',
                 "  while :; do",
-                '    g=$(vim-cmd vmsvc/get.guest "$id" 2>&1)',
+                '    g=$(vim_cmd vmsvc/get.guest "$id" 2>&1)',
+                # A VM that did not come on (a failed power-on) will not get an address: no wait.
+                '    case "$(st)" in *"Powered on"*) ;; *) break;; esac',
                 # Done when Tools run and the top-level ipAddress (3-space indent) is a string.
                 '    case "$g" in *guestToolsRunning*) case "$g" in *"',
                 '   ipAddress = \\""*) break;; esac;; esac',
@@ -133,7 +151,7 @@ def power_command(
     # A power-on that failed keeps the marker: the next run tries again.
     lines += settle_lines("a", keep_when_off=restart_marker or state == "poweredon")
     lines += [mark("end")]
-    return script(*lines)
+    return host_script(*lines)
 
 
 def _state(text, vmid, when):
@@ -188,8 +206,8 @@ def interpret_power(stdout, vmid, state, timeout, force):
         refused = parse_fault(shutdown)
         if refused:
             raise PowerError(
-                "VM %s refused a graceful shutdown (%s: %s); it is still %s. Set force: true to power it off hard."
-                % (vmid, refused["name"], refused["msg"], after),
+                "VM %s refused a graceful shutdown (%s); it is still %s. Set force: true to power it off hard."
+                % (vmid, describe_fault(refused), after),
                 result,
             )
         if "timeout" in by_name:
@@ -201,7 +219,7 @@ def interpret_power(stdout, vmid, state, timeout, force):
         failure = next((parse_fault(text) for _op, text in ops if parse_fault(text)), None)
         raise PowerError(
             "VM %s is %s, not %s%s"
-            % (vmid, after, _TARGET[state], ": %s: %s" % (failure["name"], failure["msg"]) if failure else ""),
+            % (vmid, after, _TARGET[state], ": " + describe_fault(failure) if failure else ""),
             result,
         )
     if state == "poweredon" and "timeout" in by_name:

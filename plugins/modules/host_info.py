@@ -21,7 +21,9 @@ description:
     VM (C(vhv.enable), virtual hardware 9 or later).
   - Runs as an action plugin sending only BusyBox sh; the host needs no Python. It survives
     every C(vim-cmd vmsvc/getallvms) pitfall (names with spaces and parentheses, datastores with
-    spaces, multi-line annotations, invalid registrations, rows out of order).
+    spaces or colons, multi-line annotations, invalid registrations before or after the header,
+    rows out of order, trailing blanks, CRLF line ends) and lists the vCLS system VMs of hosts in
+    a vCenter cluster (empty datastore, absolute path) with C(system=true).
   - Sets the fact C(nestedvirt_esxi), which M(nestedvirt.esxi.vm_power) and M(nestedvirt.esxi.vmx)
     reuse to find VMs by name without another round trip.
 author:
@@ -38,7 +40,7 @@ attributes:
     description: Sets C(nestedvirt_esxi).
     support: full
   platform:
-    description: ESXi 5.0 to 8.0 over SSH.
+    description: ESXi 5.0 to 9.0 over SSH.
     support: full
     platforms: posix
 """
@@ -87,6 +89,9 @@ host:
     vms:
       description:
         - Every registered VM, in the order the host lists them.
+        - C(system) is true for a VM outside every datastore (C([] /var/run/crx/...), the vCLS VMs a
+          vCenter cluster runs on its hosts): such a VM never matches a pattern or C(all) in the
+          playbook's C(nestedvirt_vms), only its exact name.
         - C(restart_pending) is true when the VM's directory holds the restart marker, left when a run
           powered the VM off to change it and was interrupted before powering it on (see the
           O(nestedvirt.esxi.vm_power#module:restart_marker) option).
@@ -96,6 +101,7 @@ host:
         - vmid: "1"
           name: Lab VM 1
           annotation: ""
+          system: false
           datastore: datastore1
           datastore_path: "[datastore1] Lab VM 1/Lab VM 1.vmx"
           vmx_path: /vmfs/volumes/datastore1/Lab VM 1/Lab VM 1.vmx

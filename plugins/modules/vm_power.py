@@ -82,7 +82,7 @@ attributes:
     description: No diff; RV(power_state_before) and RV(power_state) tell the change.
     support: none
   platform:
-    description: ESXi 5.0 to 8.0 over SSH.
+    description: ESXi 5.0 to 9.0 over SSH.
     support: full
     platforms: posix
 """

@@ -44,7 +44,7 @@ attributes:
     description: Shows the policy before and after.
     support: full
   platform:
-    description: ESXi 5.0 to 8.0 over SSH.
+    description: ESXi 5.0 to 9.0 over SSH.
     support: full
     platforms: posix
 notes:

@@ -42,7 +42,13 @@ def test_vmware_version_rejects_other_text():
 
 def test_esxcli_version_get():
     text = "   Product: VMware ESXi\n   Version: 8.0.1\n   Build: Releasebuild-21495797\n   Update: 1\n   Patch: 0\n"
-    assert parse_esxcli_version(text) == {"version": "8.0.1", "build": "21495797", "update": 1, "patch": 0}
+    assert parse_esxcli_version(text) == {
+        "version": "8.0.1",
+        "build": "21495797",
+        "update": 1,
+        "patch": 0,
+        "maintenance": None,
+    }
     # 5.5 prints no Patch line
     five = "   Product: VMware ESXi\n   Version: 5.5.0\n   Build: Releasebuild-1331820\n   Update: 0\n"
     assert parse_esxcli_version(five)["patch"] is None
@@ -66,6 +72,7 @@ def test_getallvms_basic_sample():
             "guest_os": "centos9_64Guest",
             "hardware_version": 20,
             "annotation": "",
+            "system": False,
         }
     ]
 
@@ -187,6 +194,7 @@ def test_not_found_fault_in_both_eras(text):
         "type": "vim.fault.NotFound",
         "name": "NotFound",
         "msg": 'Unable to find a VM corresponding to "2"',
+        "messages": [],
         "existing_state": None,
     }
 

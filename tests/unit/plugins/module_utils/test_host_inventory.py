@@ -5,9 +5,11 @@ import pytest
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_inventory import (
     build_host_facts,
+    host_info_command,
     nesting_method,
     parse_vm_listing,
 )
+from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import load_fixture
 
 GETALLVMS = "\n".join(
     [
@@ -124,3 +126,43 @@ def test_vm_listing():
     assert [vm["vmid"] for vm in vms] == ["102", "80"]
     with pytest.raises(EsxiOutputError):
         parse_vm_listing("@@nestedvirt getallvms\n" + GETALLVMS)
+
+
+def test_a_clustered_9_host_with_a_vcls_vm():
+    vcls = "vCLS-6b723342-7e0f-4c8a-9d3e-0a1b2c3d4e5f"
+    listing = load_fixture("9.0.0", "vim-cmd-vmsvc-getallvms-vcls-capture")
+    text = "\n".join(
+        [
+            "@@nestedvirt version",
+            load_fixture("9.0.0", "vmware-v-capture").strip(),
+            "VMware ESXi 9.0.0 GA",
+            "@@nestedvirt python",
+            "@@nestedvirt hostconfig",
+            "@@nestedvirt getallvms",
+            listing.rstrip("\n"),
+            "@@nestedvirt summary 1",
+            '      powerState = "poweredOn", ',
+            '      vmPathName = "[datastore1] lab-runner-01/lab-runner-01.vmx", ',
+            "@@nestedvirt vmx 1",
+            'virtualHW.version = "21"',
+            "@@nestedvirt summary 1698",
+            '      powerState = "poweredOn", ',
+            '      vmPathName = "[] /var/run/crx/infra/%s/%s.vmx", ' % (vcls, vcls),
+            "@@nestedvirt vmx 1698",
+            'virtualHW.version = "21"',
+            "@@nestedvirt end",
+        ]
+    )
+    facts = build_host_facts(text)
+    assert (facts["version"], facts["update"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
+    runner, system = facts["vms"]
+    assert not runner["system"] and system["system"] and system["power_state"] == "poweredOn"
+    assert system["vmx_path"] == "/var/run/crx/infra/%s/%s.vmx" % (vcls, vcls)
+
+
+def test_key_lines_take_only_space_and_tab_as_blanks():
+    # ESXi reads "\x0bvhv.enable" as another name: the host-side grep and the check agree.
+    grep = next(line for line in host_info_command().split("\n") if "grep -i -E" in line)
+    assert "[[:space:]]" not in grep and "[ \t]*" in grep
+    with pytest.raises(EsxiOutputError, match="unexpected line"):
+        build_host_facts(answer(vm_keys={"80": '\x0bvhv.enable = "TRUE"'}))

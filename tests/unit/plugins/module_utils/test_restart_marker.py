@@ -17,7 +17,7 @@ def test_the_marker_sits_beside_the_vmx():
 
 def test_without_a_path_the_host_is_asked():
     lines = locate_lines()
-    assert "vim-cmd vmsvc/get.summary" in lines[0] and NAME in lines[1]
+    assert "vim_cmd vmsvc/get.summary" in lines[0] and NAME in lines[1]
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,6 @@ def test_unwritable_restart_marker_keeps_the_vm_on():
 def test_restart_marker_is_written_before_any_power_operation():
     command = power_command("7", "shutdown", vmx_path="/vmfs/volumes/ds/vm/vm.vmx", restart_marker=True)
     assert "m=/vmfs/volumes/ds/vm/nestedvirt-power-on-pending" in command
-    assert command.index('> "$m"') < command.index("vim-cmd vmsvc/power.shutdown")
+    assert command.index('> "$m"') < command.index("vim_cmd vmsvc/power.shutdown")
     plain = power_command("7", "shutdown", vmx_path="/vmfs/volumes/ds/vm/vm.vmx")
     assert '> "$m"' not in plain and 'rm -f "$m"' in plain
