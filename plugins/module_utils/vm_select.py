@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pick one VM out of a host's list by exact name or by vmid; never guess."""
+"""Pick VMs out of a host's list: one by exact name or vmid, never a guess; several by names, patterns or all."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import fnmatch
 
 
 class VmSelectionError(LookupError):
@@ -36,3 +38,30 @@ def select_vm(vms, name=None, vmid=None):
     near = [vm for vm in vms if vm["name"].strip().lower() == name.strip().lower()]
     hint = "; did you mean %s?" % _describe(near) if near else "; the host has %s" % (_describe(vms) or "no VMs")
     raise VmSelectionError("no VM named %r on this host%s" % (name, hint))
+
+
+_PATTERN_CHARACTERS = frozenset("*?[")
+
+
+def select_vm_names(vms, wanted):
+    """The names that ``wanted`` (names, shell-style patterns such as ``ci-runner-*``, or ``all``)
+    selects among ``vms``, each once, in the order asked.
+
+    System VMs (vCLS, outside every datastore: the vCenter cluster's own) never match a pattern
+    or ``all``; naming one exactly selects it, since then the user asked for that very VM. A plain
+    name is passed on even when no VM has it, so that the step that looks it up says so clearly.
+    """
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    names = []
+    for entry in wanted or ():
+        if not isinstance(entry, str) or not entry:
+            raise VmSelectionError("a VM is selected by a non-empty name, a pattern or 'all', got %r" % (entry,))
+        if entry == "all":
+            found = [vm["name"] for vm in vms if not vm.get("system")]
+        elif _PATTERN_CHARACTERS.intersection(entry):
+            found = [vm["name"] for vm in vms if not vm.get("system") and fnmatch.fnmatchcase(vm["name"], entry)]
+        else:
+            found = [entry]
+        names.extend(name for name in found if name not in names)
+    return names

@@ -2,7 +2,11 @@
 
 import pytest
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_select import VmSelectionError, select_vm
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_select import (
+    VmSelectionError,
+    select_vm,
+    select_vm_names,
+)
 
 VMS = [
     {"vmid": "1", "name": "web"},
@@ -36,3 +40,30 @@ def test_exactly_one_selector():
         select_vm(VMS)
     with pytest.raises(VmSelectionError):
         select_vm(VMS, name="web", vmid="1")
+
+
+FLEET = [
+    {"vmid": "1", "name": "ci-runner-1", "system": False},
+    {"vmid": "2", "name": "ci-runner-2", "system": False},
+    {"vmid": "3", "name": "db", "system": False},
+    {"vmid": "1698", "name": "vCLS-6b723342", "system": True},
+]
+
+
+def test_names_patterns_and_all():
+    assert select_vm_names(FLEET, ["ci-runner-*"]) == ["ci-runner-1", "ci-runner-2"]
+    assert select_vm_names(FLEET, ["db", "ci-runner-[2]", "db"]) == ["db", "ci-runner-2"]
+    assert select_vm_names(FLEET, "all") == ["ci-runner-1", "ci-runner-2", "db"]
+    assert select_vm_names(FLEET, ["gone"]) == ["gone"]  # looked up later, which says it is missing
+
+
+def test_system_vms_only_by_their_exact_name():
+    assert select_vm_names(FLEET, ["*"]) == ["ci-runner-1", "ci-runner-2", "db"]
+    assert select_vm_names(FLEET, ["vCLS-*", "all"]) == ["ci-runner-1", "ci-runner-2", "db"]
+    assert select_vm_names(FLEET, ["vCLS-6b723342"]) == ["vCLS-6b723342"]
+
+
+@pytest.mark.parametrize("entry", ["", None, 3])
+def test_bad_entries_are_refused(entry):
+    with pytest.raises(VmSelectionError, match="non-empty name"):
+        select_vm_names(FLEET, [entry])
