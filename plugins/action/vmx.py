@@ -38,10 +38,11 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_config import (
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
     ARGUMENT_SPEC,
     check_path,
+    check_readable,
     normalize_request,
     plan_edit,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError, fold_key
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
 
 # Read-plan-write rounds when another run changes the file in between.
@@ -74,14 +75,26 @@ class ActionModule(EsxiShellAction):
                     if error.reason != "changed" or attempt == WRITE_ATTEMPTS:
                         raise
         except (VmxError, RemoteFileError, VmConfigError) as error:
-            raise AnsibleActionFail(str(error)) from error
+            # The one place errors become a failed result; a VmxError may carry a machine-readable
+            # reason (vmx_syntax_error ...) and details (the offending lines).
+            fields = dict(error.details, reason=error.reason) if isinstance(error, VmxError) and error.reason else {}
+            raise AnsibleActionFail(str(error), result=fields) from error
 
         result.update(
             changed=plan.changed or result.get("changed", False),
             path=path,
             values=plan.values,
             duplicates_removed=plan.duplicates_removed,
+            conflicts=plan.conflicts,
         )
+        touched = set(fold_key(key) for key in plan.values)
+        for key, found in plan.conflicts.items():
+            if fold_key(key) not in touched:
+                # ESXi reads the first copy and reports an error; this task did not settle the key.
+                self._display.warning(
+                    "%s defines %r %d times with different values (lines %s); ESXi uses the first (line %d)"
+                    % (path, key, len(found), ", ".join(str(item["line"]) for item in found), found[0]["line"])
+                )
         if vm is not None:
             result.update(vmid=vm["vmid"], reloaded=plan.changed and not self._task.check_mode)
         if backup_file:
@@ -101,8 +114,11 @@ class ActionModule(EsxiShellAction):
         else:
             found = self._read_vm(vm, settings, args["upgrade_hardware"], result)
         if found.content is not None and "\x00" in found.content:
-            raise VmxError("%s is not a text file (it contains NUL bytes); refusing to edit it" % path)
-        plan = plan_edit(found.content, settings, remove)
+            raise VmxError(
+                "%s is not a text file (it contains NUL bytes); refusing to edit it" % path, reason="vmx_not_text"
+            )
+        # Refuses a file with a syntax error (ESXi would not load it) before anything is written.
+        plan = plan_edit(found.content, settings, remove, path)
         backup_file = None
         if plan.changed and not self._task.check_mode and args["backup"] and found.exists:
             backup_file = "%s.%s.bak" % (path, time.strftime("%Y%m%dT%H%M%S"))
@@ -130,6 +146,8 @@ class ActionModule(EsxiShellAction):
     def _read_vm(self, vm, settings, upgrade_hardware, result):
         """Read the vmx of a powered-off VM; upgrade its virtual hardware first when asked and needed."""
         found = parse_read_vm(vm=vm, **self.run_sh(read_vm_command(vm)))
+        # A file ESXi cannot load is reported before the hardware upgrade too (nothing changes).
+        check_readable(VmxDocument.parse(found.content or ""), vm["vmx_path"])
         keys = keys_needing_hardware_9(settings)
         current = hardware_version(found.content) or vm.get("hardware_version")
         needed = MIN_HARDWARE_VERSION

@@ -4,7 +4,8 @@
 """The vmx module's request and plan: validate what the user asked, compute the new text.
 
 Pure logic, shared by the docs stub (plugins/modules/vmx.py, for its argument spec) and the
-action plugin that does the work.
+action plugin that does the work. A file ESXi cannot read (a syntax error) is refused before any
+edit; keys whose copies disagree are reported and, when the request touches them, left on one line.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +14,13 @@ __metaclass__ = type
 
 import posixpath
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError, check_key
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import (
+    VmxDocument,
+    VmxError,
+    check_key,
+    escape_value,
+    fold_key,
+)
 
 ARGUMENT_SPEC = dict(
     path=dict(type="str"),
@@ -44,6 +51,10 @@ def setting_value(key, value):
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, str):
+        try:  # a NUL, or a value that would not read back, is refused before the file is read
+            escape_value(value)
+        except VmxError as error:
+            raise VmxError("value for %r: %s" % (key, error)) from None
         return value
     raise VmxError("value for %r must be a string, number or boolean, got %s" % (key, type(value).__name__))
 
@@ -54,7 +65,7 @@ def normalize_request(settings, remove):
     seen = {}
     for key, value in (settings or {}).items():
         check_key(key)
-        folded = key.lower()
+        folded = fold_key(key)
         if folded in seen:
             raise VmxError(
                 "settings name %r twice (%r and %r; keys are case-insensitive)" % (folded, seen[folded], key)
@@ -63,7 +74,7 @@ def normalize_request(settings, remove):
         normalized[key] = setting_value(key, value)
     for key in remove or []:
         check_key(key)
-        if key.lower() in seen:
+        if fold_key(key) in seen:
             raise VmxError("%r is both in settings and in remove" % key)
     return normalized, list(remove or [])
 
@@ -71,22 +82,49 @@ def normalize_request(settings, remove):
 class EditPlan:
     """The outcome of applying a request to a file's text."""
 
-    __slots__ = ("before_text", "after_text", "values", "duplicates_removed")
+    __slots__ = ("before_text", "after_text", "values", "duplicates_removed", "conflicts")
 
-    def __init__(self, before_text, after_text, values, duplicates_removed):
+    def __init__(self, before_text, after_text, values, duplicates_removed, conflicts=None):
         self.before_text = before_text
         self.after_text = after_text
         self.values = values
         self.duplicates_removed = duplicates_removed
+        # {key: [{"line": n, "value": v}]}: keys the file (as read) defined more than once with
+        # values that disagree.
+        self.conflicts = conflicts or {}
 
     @property
     def changed(self):
         return self.before_text != self.after_text
 
 
-def plan_edit(text, settings, remove):
+def check_readable(document, path="the file"):
+    """Refuse a file ESXi would not load: a line that is not a pair, a blank line or a comment.
+
+    ESXi stops at such a line and refuses the whole file, so the VM would not start whatever this
+    edit did; editing it anyway could look like a fix. The user must repair the line (which the
+    module cannot guess), so there is no option to go on.
+    """
+    errors = document.syntax_errors()
+    if errors:
+        number, text = errors[0]
+        more = " (and %d more)" % (len(errors) - 1) if len(errors) > 1 else ""
+        raise VmxError(
+            "%s line %d: syntax error, ESXi refuses to load this file: %r%s. Nothing was changed; fix the line "
+            "first (a line must be name = value, blank, or a # comment)" % (path, number, text[:200], more),
+            reason="vmx_syntax_error",
+            syntax_errors=[{"line": n, "text": t[:200]} for n, t in errors],
+        )
+
+
+def plan_edit(text, settings, remove, path="the file"):
     """Apply normalized settings and removals to ``text`` (None for a file that does not exist yet)."""
     document = VmxDocument.parse(text or "")
+    check_readable(document, path)
+    conflicts = {
+        key: [{"line": number, "value": value} for number, value in found]
+        for key, found in document.conflicts().items()
+    }
     values = {}
     duplicates = []
     for key, value in settings.items():
@@ -96,4 +134,4 @@ def plan_edit(text, settings, remove):
     for key in remove:
         change = document.remove(key)
         values[key] = {"before": change.before, "after": None}
-    return EditPlan(text, document.render(), values, duplicates)
+    return EditPlan(text, document.render(), values, duplicates, conflicts)

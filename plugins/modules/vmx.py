@@ -17,9 +17,23 @@ description:
     machine's C(.vmx) file or an ESXi host's C(/etc/vmware/config), and leaves every other byte as
     it was (comments, blank lines, unquoted values, tabs, CRLF line ends, a UTF-8 byte order mark,
     a missing final newline, lines that fit no rule).
-  - Keys are matched case-insensitively and keep the spelling found in the file. A key present
-    more than once is left on exactly one line. Boolean values compare case-insensitively, so
-    C("true") already satisfies C(TRUE).
+  - The file is read as ESXi reads it. Lines end at LF, CRLF or a lone CR (each line keeps its
+    own). Only space and tab are blanks, so a value followed by a no-break space or a vertical tab
+    holds that character. An unquoted value may contain C("); C(|XX) in a value stands for the byte
+    0xXX and a C(|) not followed by two hex digits is kept as it is. Keys are matched
+    case-insensitively for ASCII letters only and keep the spelling found in the file. Boolean
+    values compare case-insensitively, so C("true") already satisfies C(TRUE).
+  - A key present more than once is left on exactly one line, the first. ESXi reads the first
+    definition and reports an error; when the copies disagree, which one was meant is unknown, so
+    the key is never taken as already set. It is rewritten to the wanted value and the task
+    reports a change (see RV(conflicts)). Disagreeing copies of keys the task does not touch are
+    reported as a warning.
+  - A file with a line that is neither C(name = value), blank nor a C(#) comment (a syntax error,
+    for example C(x = a b) or an unclosed quote) is refused before anything is changed, with the
+    line number, and the failed result carries C(reason=vmx_syntax_error). ESXi itself refuses to
+    load such a file, so the VM would not start whatever this task wrote, and an edit could make
+    the file look repaired when it is not; only its author can tell what the line should be.
+  - A value or key containing a NUL character is refused (ESXi's strings end there).
   - Runs as an action plugin that sends only POSIX sh over the play's connection (BusyBox ash is
     enough), so the target needs no Python. One round trip reads the file, the edit is computed
     on the controller, one round trip writes it.
@@ -69,9 +83,9 @@ options:
     description:
       - Keys to set, with their values. YAML booleans are written as C(TRUE) or C(FALSE), numbers
         as their text. A key already present is changed in place; a new key is appended at the end.
-      - Values are escaped as VMware does (C(") becomes C(|22), C(|) becomes C(|7C), control
-        characters become C(|XX)).
-      - A key may not be empty or contain whitespace, C(=), C(#) or C(").
+      - Values are written quoted and escaped as VMware does (C(") becomes C(|22), C(|) becomes
+        C(|7C), control characters except tab become C(|XX)); every value reads back exactly.
+      - A key may not be empty or contain whitespace or control characters, C(=), C(#) or C(").
     type: dict
     default: {}
   remove:
@@ -106,7 +120,7 @@ attributes:
     description: Shows the file's text before and after.
     support: full
   platform:
-    description: Any target with a POSIX shell, ESXi 5.0 to 8.0 included; also C(-c local).
+    description: Any target with a POSIX shell, ESXi 5.0 to 9.0 included; also C(-c local).
     support: full
     platforms: posix
 notes:
@@ -191,6 +205,27 @@ hardware_upgraded:
   returned: when O(upgrade_hardware) upgraded the VM
   type: dict
   sample: {"before": 8, "after": 9}
+conflicts:
+  description:
+    - Keys the file defined more than once with values that disagree, as read before the edit, each
+      with its definitions in file order (ESXi uses the first). Keys in O(settings) or O(remove) are
+      left on one line (or none) by the task; the others stay as they are and are also warned about.
+  returned: always
+  type: dict
+  sample: {"vhv.enable": [{"line": 3, "value": "TRUE"}, {"line": 9, "value": "FALSE"}]}
+reason:
+  description:
+    - Why the task failed, when the cause is one of these - C(vmx_syntax_error) (a line ESXi cannot
+      read, see RV(syntax_errors)), C(vmx_not_text) (the file holds NUL bytes).
+  returned: on failure, for the causes listed
+  type: str
+  sample: vmx_syntax_error
+syntax_errors:
+  description: The lines ESXi cannot read, with their line numbers (from 1, as ESXi counts them).
+  returned: when RV(reason) is C(vmx_syntax_error)
+  type: list
+  elements: dict
+  sample: [{"line": 7, "text": "ethernet0.present = TRUE FALSE"}]
 backup_file:
   description: Path of the backup copy.
   returned: when O(backup=true) and the file changed

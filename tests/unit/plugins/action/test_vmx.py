@@ -86,6 +86,7 @@ def test_create_makes_etc_vmware_config(run_vmx, tmp_path):
         ({"path": "{dir}/vm.vmx", "settings": {"": 1}}, "invalid key"),
         ({"path": "{dir}/vm.vmx", "settings": {'a"b': 1}}, "invalid key"),
         ({"path": "{dir}/vm.vmx", "remove": ["a#b"]}, "invalid key"),
+        ({"path": "{dir}/vm.vmx", "settings": {"a": "x\u0000y"}}, "NUL"),
     ],
 )
 def test_bad_input_fails_clearly_and_touches_nothing(run_vmx, tmp_path, args, message):
@@ -96,3 +97,30 @@ def test_bad_input_fails_clearly_and_touches_nothing(run_vmx, tmp_path, args, me
     result = run_vmx(args)
     assert result["failed"] and message in result["msg"]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_file_esxi_cannot_read_is_refused_before_any_edit(run_vmx, tmp_path):
+    path = tmp_path / "vm.vmx"
+    original = b'.encoding = "UTF-8"\r\nvhv.enable = "FALSE"\r\nethernet0.present = TRUE FALSE\r\n'
+    path.write_bytes(original)
+    result = run_vmx({"path": str(path), "settings": {"vhv.enable": True}})
+    assert result["failed"] and result["reason"] == "vmx_syntax_error"
+    assert "line 3: syntax error" in result["msg"]
+    assert result["syntax_errors"] == [{"line": 3, "text": "ethernet0.present = TRUE FALSE"}]
+    assert path.read_bytes() == original and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["vm.vmx"]
+
+
+def test_disagreeing_duplicates_are_rewritten_to_one_line_and_reported(run_vmx, tmp_path):
+    path = tmp_path / "vm.vmx"
+    path.write_bytes(b'vhv.enable = "TRUE"\nx = "1"\nVHV.enable = "FALSE"\nx = "2"\n')
+    args = {"path": str(path), "settings": {"vhv.enable": True}}
+    result = run_vmx(args)
+    assert result["changed"] and result["values"] == {"vhv.enable": {"before": "TRUE", "after": "TRUE"}}
+    assert result["duplicates_removed"] == ['VHV.enable = "FALSE"']
+    assert result["conflicts"] == {
+        "vhv.enable": [{"line": 1, "value": "TRUE"}, {"line": 3, "value": "FALSE"}],
+        "x": [{"line": 2, "value": "1"}, {"line": 4, "value": "2"}],  # not touched: left, and warned about
+    }
+    assert path.read_bytes() == b'vhv.enable = "TRUE"\nx = "1"\nx = "2"\n'
+    again = run_vmx(args)
+    assert again["changed"] is False and list(again["conflicts"]) == ["x"]
