@@ -31,7 +31,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME as RESTART_MARKER
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
 
 # The vmx keys reported for every VM.
 VM_KEYS = (
@@ -74,7 +74,9 @@ def host_info_command():
         "  printf '%%s\\n' \"$s\" | grep -E %s" % quote(_SUMMARY_LINES),
         "  f=$(printf '%%s\\n' \"$s\" | sed -n %s | head -n 1)" % quote(SED_VMX_PATH),
         "  " + mark_with_vmid("vmx"),
-        '  [ -n "$f" ] && grep -i -E %s "$f"' % quote(_KEYS_PATTERN),
+        # ESXi also ends a line at a lone CR: make it a newline before grep reads lines (the
+        # sed script holds a literal CR and a literal newline, so no escape need be understood).
+        '  [ -n "$f" ] && sed %s "$f" | grep -i -E %s' % (quote("s/\r/\\\n/g"), quote(_KEYS_PATTERN)),
         # A run that powered the VM off to change it and was killed before powering it on.
         '  [ -n "$f" ] && [ -e "${f%%/*}/%s" ] && %s' % (RESTART_MARKER, mark_with_vmid("restart_pending")),
         "done",
@@ -89,15 +91,12 @@ def nesting_method(version):
     return {"method": "vm", "key": "vhv.enable", "path": None, "min_hardware_version": MIN_HARDWARE_VERSION}
 
 
-def _is_true(value):
-    return value is not None and values_equal(value, "TRUE")
-
-
-def vm_nesting_enabled(method, vm, host_allow):
-    """Whether the VM's configuration exposes hardware virtualization by the release's rules."""
+def vm_nesting_enabled(method, vm, host_allow, document):
+    """Whether the VM's configuration exposes hardware virtualization by the release's rules; a
+    vhv.enable defined twice with different values never counts (VmxDocument.holds)."""
     if method["method"] == "host":
         return host_allow
-    return _is_true(vm["vmx"].get("vhv.enable")) and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
+    return document.holds("vhv.enable", "TRUE") and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
 
 
 _KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I | re.A)
@@ -141,7 +140,7 @@ def build_host_facts(stdout):
     release = parse_vmware_version(single.get("version", ""))
     method = nesting_method(release["version"])
     host_config = VmxDocument.parse(single.get("hostconfig", ""))
-    host_allow = _is_true(host_config.get("vhv.allow"))
+    host_allow = host_config.holds("vhv.allow", "TRUE")
     summaries = {arg: text for name, arg, text in sections if name == "summary"}
     # Each VM's own summary says where its .vmx is, or that no such VM exists: that settles the
     # rows getallvms alone leaves ambiguous (names with newlines, annotations that look like rows).
@@ -171,7 +170,10 @@ def build_host_facts(stdout):
             vm["fault"] = "%s: %s" % (fault["name"], fault["msg"])
         document = VmxDocument.parse(vmx_lines.get(vm["vmid"], ""))
         vm["vmx"] = {key: document.get(key) for key in VM_KEYS if document.get(key) is not None}
-        vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow)
+        # Keys defined twice with values that disagree: ESXi reads the first, but which one was
+        # meant is unknown, so the plan rewrites them to one line (never "already set").
+        vm["vmx_conflicts"] = [key for key in VM_KEYS if document.ambiguous(key)]
+        vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow, document)
         vm["restart_pending"] = vm["vmid"] in restart_pending
 
     python = [line.strip() for line in single.get("python", "").split("\n") if line.strip()]

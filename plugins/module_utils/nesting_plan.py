@@ -46,6 +46,16 @@ def nesting_plan(
     vm = select_vm(facts["vms"], name=vm_name)
     method = facts["nesting"]["method"]
     current = vm.get("vmx", {})
+    # A key whose copies disagree (host_info's vmx_conflicts) is rewritten to one line when set,
+    # removed when cleared: never taken as already right.
+    conflicted = set(vm.get("vmx_conflicts", ()))
+
+    def differs(key, wanted):
+        return key in conflicted or _differs(current.get(key), wanted)
+
+    def present(key):
+        return key in conflicted or current.get(key) is not None
+
     wanted_on = state == "enabled"
     vmx_settings = {}
     vmx_remove = []
@@ -56,21 +66,21 @@ def nesting_plan(
         if wanted_on and not facts["nesting"].get("host_vhv_allow"):
             host_settings["vhv.allow"] = "TRUE"
     elif wanted_on:
-        if _differs(current.get("vhv.enable"), "TRUE"):
+        if differs("vhv.enable", "TRUE"):
             vmx_settings["vhv.enable"] = "TRUE"
-    elif current.get("vhv.enable") is not None and not values_equal(current["vhv.enable"], "FALSE"):
+    elif "vhv.enable" in conflicted or (present("vhv.enable") and not values_equal(current["vhv.enable"], "FALSE")):
         vmx_remove.append("vhv.enable")
 
     extras = {"vpmc": vpmc, "hide_hypervisor": hide_hypervisor}
     for option, (key, value) in ((k, EXTRAS[k]) for k in ("vpmc", "hide_hypervisor")):
-        if wanted_on and extras[option] and _differs(current.get(key), value):
+        if wanted_on and extras[option] and differs(key, value):
             vmx_settings[key] = value
-        elif not wanted_on and current.get(key) is not None:
+        elif not wanted_on and present(key):
             vmx_remove.append(key)
     for key, value in HARDWARE_MMU.items():
-        if wanted_on and hardware_mmu and _differs(current.get(key), value):
+        if wanted_on and hardware_mmu and differs(key, value):
             vmx_settings[key] = value
-        elif not wanted_on and current.get(key) is not None:
+        elif not wanted_on and present(key):
             vmx_remove.append(key)
 
     hardware = vm.get("hardware_version") or 0

@@ -9,6 +9,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_inventory imp
     nesting_method,
     parse_vm_listing,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_plan import nesting_plan
 from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import load_fixture
 
 GETALLVMS = "\n".join(
@@ -166,3 +167,20 @@ def test_key_lines_take_only_space_and_tab_as_blanks():
     assert "[[:space:]]" not in grep and "[ \t]*" in grep
     with pytest.raises(EsxiOutputError, match="unexpected line"):
         build_host_facts(answer(vm_keys={"80": '\x0bvhv.enable = "TRUE"'}))
+
+
+def test_disagreeing_copies_of_vhv_enable_are_never_already_set():
+    # ESXi reads the first copy; which one was meant is unknown, so the plan rewrites the key.
+    facts = build_host_facts(
+        answer(vm_keys={"80": 'virtualHW.version = "10"\nvhv.enable = "TRUE"\nvhv.enable = "FALSE"'})
+    )
+    vm = facts["vms"][1]
+    assert vm["vmx"]["vhv.enable"] == "TRUE" and vm["vmx_conflicts"] == ["vhv.enable"]
+    assert vm["nested_hv_enabled"] is False
+    plan = nesting_plan(facts, vm["name"])
+    assert plan["vmx_settings"] == {"vhv.enable": "TRUE"} and plan["needs_power_cycle"]
+    assert nesting_plan(facts, vm["name"], state="disabled")["vmx_remove"] == ["vhv.enable"]
+    agreeing = build_host_facts(
+        answer(vm_keys={"80": 'virtualHW.version = "10"\nvhv.enable = "TRUE"\nVHV.enable = "true"'})
+    )
+    assert agreeing["vms"][1]["nested_hv_enabled"] is True and agreeing["vms"][1]["vmx_conflicts"] == []
