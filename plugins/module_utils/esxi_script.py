@@ -48,7 +48,7 @@ VIM_CMD_FUNCTION = "\n".join(
         '  _o=$(vim-cmd "$@" 2>&1); _r=$?',
         '  case "$_o" in %s) _t=1;; *) _t=0;; esac' % "|".join('*"%s"*' % text for text in TRANSIENT_VIM_CMD),
         '  if [ "$_t" = 1 ] || [ "$_r" -gt 128 ]; then sleep 1; _o=$(vim-cmd "$@" 2>&1); _r=$?; fi',
-        "  [ -n \"$_o\" ] && printf '%s\\n' \"$_o\"",
+        '  [ -n "$_o" ] && printf \'%s\\n\' "$_o"',
         "  return $_r",
         "}",
     ]

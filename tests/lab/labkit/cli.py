@@ -37,6 +37,10 @@ FAULT_HELP = """knobs (also settable under `faults:` / per VM in CONFIG.yml):
   datastore_full DATASTORE on|off  writes to the datastore fail with ENOSPC
   datastore_readonly DATASTORE on|off  the datastore is mounted read-only (EROFS)
   vanish VM AFTER                  the VM is unregistered after AFTER more SSH commands
+  power_on_fails VM|all [TIMES]    power.on fails: GenericVmConfigFault (no AMD-V, VHV disabled)
+  power_on_misreports VM|all [TIMES]  power.on powers the VM on but prints `Power on failed`
+  vim_cmd_transient KIND [TIMES] [PATTERN]  vim-cmd fails once (TIMES) as a transient failure does:
+                                   ssl, reset, localhost, bad_alloc, mo_not_found
   clear                            remove every fault
 """
 
@@ -372,7 +376,7 @@ def cmd_status(args) -> int:
             if vm.get("invalid"):
                 say(f"    {vm['vmid']:>4}  {vm['name']!r}  (invalid)")
                 continue
-            extra = []
+            extra = [f"system VM {vm['vmx_datastore_path']}"] if vm.get("system") else []
             if vm["guest"] == "linux":
                 extra.append(f"guest {vm['address']}")
             if vm["power"] == "poweredOn":

@@ -1,4 +1,4 @@
-"""CONFIG.yml schema, defaults, ESXi release facts and loopback address allocation.
+"""CONFIG.yml schema, defaults and loopback address allocation (release facts: labkit.releases).
 
 A config is normalised once by ``esxilab up`` into plain dataclasses; the fully resolved form
 (addresses, vmids, datastore UUIDs filled in) is written to STATE/config.json and read back by
@@ -15,6 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .releases import GUEST_OS as GUEST_OS  # re-exported: the rest of the lab finds these here
+from .releases import LINE_ENDS, RELEASES, Release, can_be_clustered, parse, vcls_hardware
+from .releases import guest_full_name as guest_full_name
+from .releases import guest_os_from_vmx as guest_os_from_vmx
+from .releases import guest_os_to_vmx as guest_os_to_vmx
+
 REPO = Path(__file__).resolve().parents[3]
 LAB_DIR = REPO / "tests" / "lab"
 CACHE_DIR = REPO / ".cache" / "lab"
@@ -26,84 +32,6 @@ API_PORT = 443
 
 class ConfigError(ValueError):
     pass
-
-
-# --- ESXi releases ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Release:
-    version: str  # "6.7.0"
-    build: int  # default build
-    update: int  # update level of that build
-    hw_max: int  # newest virtual hardware version the release runs
-    python: tuple[str, str] | None  # (python version, path) or None
-    builds: dict[int, int] = dataclasses.field(default_factory=dict)  # other real builds -> update
-
-
-RELEASES: dict[str, Release] = {
-    r.version: r
-    for r in (
-        Release("5.0.0", 469512, 0, 8, None),
-        Release("5.1.0", 799733, 0, 9, None),
-        Release("5.5.0", 1331820, 1, 10, None, {3248547: 3}),
-        Release("6.0.0", 5050593, 3, 11, ("2.7.9", "/usr/bin/python")),
-        Release("6.5.0", 13932383, 3, 13, ("3.5.6", "/bin/python")),
-        Release("6.7.0", 15820472, 3, 15, ("3.5.6", "/bin/python")),
-        Release("7.0.3", 20328353, 3, 19, ("3.8.13", "/bin/python")),
-        Release("8.0.0", 20513097, 0, 20, ("3.8.16", "/bin/python")),
-        Release("8.0.1", 21495797, 1, 20, ("3.8.16", "/bin/python")),
-        Release("8.0.2", 22380479, 2, 21, ("3.8.16", "/bin/python")),
-        Release("8.0.3", 24022510, 3, 21, ("3.8.16", "/bin/python")),
-    )
-}
-
-GUEST_OS = {  # API guestId -> (vmx guestOS, guestFullName)
-    "otherLinux64Guest": ("otherlinux-64", "Other Linux (64-bit)"),
-    "otherLinuxGuest": ("otherlinux", "Other Linux (32-bit)"),
-    "other26xLinux64Guest": ("other26xlinux-64", "Other 2.6.x Linux (64-bit)"),
-    "other3xLinux64Guest": ("other3xlinux-64", "Other 3.x Linux (64-bit)"),
-    "other4xLinux64Guest": ("other4xlinux-64", "Other 4.x or later Linux (64-bit)"),
-    "centos64Guest": ("centos-64", "CentOS 4/5/6 (64-bit)"),
-    "centos7_64Guest": ("centos7-64", "CentOS 7 (64-bit)"),
-    "centos8_64Guest": ("centos8-64", "CentOS 8 (64-bit)"),
-    "centos9_64Guest": ("centos9-64", "CentOS Stream 9 (64-bit)"),
-    "debian10_64Guest": ("debian10-64", "Debian GNU/Linux 10 (64-bit)"),
-    "debian11_64Guest": ("debian11-64", "Debian GNU/Linux 11 (64-bit)"),
-    "debian12_64Guest": ("debian12-64", "Debian GNU/Linux 12 (64-bit)"),
-    "ubuntu64Guest": ("ubuntu-64", "Ubuntu Linux (64-bit)"),
-    "rhel7_64Guest": ("rhel7-64", "Red Hat Enterprise Linux 7 (64-bit)"),
-    "winXPProGuest": ("winxppro", "Microsoft Windows XP Professional (32-bit)"),
-    "windows9_64Guest": ("windows9-64", "Microsoft Windows 10 (64-bit)"),
-    "windows9Server64Guest": ("windows9srv-64", "Microsoft Windows Server 2016 (64-bit)"),
-    "vmkernel65Guest": ("vmkernel65", "VMware ESXi 6.5"),
-    "vmkernel7Guest": ("vmkernel7", "VMware ESXi 7.0"),
-    "otherGuest": ("other", "Other (32-bit)"),
-    "otherGuest64": ("other-64", "Other (64-bit)"),
-}
-_VMX_GUEST = {vmx.lower(): gid for gid, (vmx, _) in GUEST_OS.items()}
-
-
-def guest_os_to_vmx(guest_id: str) -> str:
-    if guest_id in GUEST_OS:
-        return GUEST_OS[guest_id][0]
-    base = guest_id[:-5] if guest_id.endswith("Guest") else guest_id
-    return re.sub(r"_?64$", "-64", base).lower()
-
-
-def guest_os_from_vmx(value: str | None) -> str:
-    if not value:
-        return "otherGuest"
-    if value.lower() in _VMX_GUEST:
-        return _VMX_GUEST[value.lower()]
-    if value.endswith("-64"):
-        base = value[:-3]
-        return base + ("_64Guest" if base[-1:].isdigit() else "64Guest")
-    return value + "Guest"
-
-
-def guest_full_name(guest_id: str) -> str:
-    return GUEST_OS.get(guest_id, (None, guest_id))[1]
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -155,11 +83,30 @@ class VM:
 
 
 @dataclasses.dataclass
+class PowerRule:
+    vm: str  # VM name or vmid, or "all"
+    times: int = 1  # how many power-ons it hits (0: every one)
+
+
+TRANSIENT_KINDS = ("ssl", "reset", "localhost", "bad_alloc", "mo_not_found")
+
+
+@dataclasses.dataclass
+class TransientRule:
+    kind: str  # one of TRANSIENT_KINDS (texts in labkit.formats.TRANSIENT)
+    times: int = 1  # how many vim-cmd runs fail (0: every one)
+    pattern: str = ""  # Python regex searched in the vim-cmd arguments ("": any vim-cmd)
+
+
+@dataclasses.dataclass
 class Faults:
     drop_ssh: list[DropRule] = dataclasses.field(default_factory=list)
     datastore_full: list[str] = dataclasses.field(default_factory=list)
     datastore_readonly: list[str] = dataclasses.field(default_factory=list)
     vanish: list[VanishRule] = dataclasses.field(default_factory=list)
+    power_on_fails: list[PowerRule] = dataclasses.field(default_factory=list)
+    power_on_misreports: list[PowerRule] = dataclasses.field(default_factory=list)
+    vim_cmd_transient: list[TransientRule] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -169,6 +116,7 @@ class Host:
     build: int = 0
     update: int = -1
     patch: int = 0
+    maintenance: int = 0  # esxcli's `Maintenance:` line (9.0 and later)
     address: str = ""
     nested_hv_supported: bool = True
     ssh: bool = False  # TSM-SSH running at start
@@ -183,6 +131,12 @@ class Host:
     etc_vmware_config: dict[str, str] = dataclasses.field(default_factory=dict)
     python: str = "auto"  # auto | none | "<version>" (stand-in at the release's path)
     command_builtin: bool = False  # ESXi's ash has no `command`; true keeps BusyBox's
+    clustered: int = 0  # in a vCenter cluster: this many vCLS system VMs (true: 1); 7.0.3 and later
+    getallvms_trailing_blanks: bool = False  # rows keep the Version column's padding (no annotation)
+    esxcli_indent: bool = True  # false: esxcli prints its `Key: value` lines without leading blanks
+    vmodl_line_end: str = "auto"  # auto (the release's) | comma | comma-blank
+    exec_installed_only: str = "auto"  # auto (on from 8.0) | on | off
+    vhv_missing: bool = False  # a nested ESXi whose own VM lacks VHV: every power-on fails
     faults: Faults = dataclasses.field(default_factory=Faults)
 
     @property
@@ -191,7 +145,21 @@ class Host:
 
     @property
     def vtuple(self) -> tuple[int, int, int]:
-        return tuple(int(x) for x in self.version.split("."))  # type: ignore[return-value]
+        return parse(self.version)
+
+    @property
+    def guards_exec(self) -> bool:
+        """execInstalledOnly: an exec of a file that is not installed fails (labkit.execguard)."""
+        if self.exec_installed_only == "auto":
+            from .releases import exec_installed_only
+
+            return exec_installed_only(self.vtuple)
+        return self.exec_installed_only == "on"
+
+    @property
+    def python_paths(self) -> list[str]:
+        py = self.python_stand_in
+        return [py[1], *self.release.python_also] if py else []
 
     @property
     def python_stand_in(self) -> tuple[str, str] | None:
@@ -352,7 +320,29 @@ def _faults(raw: Any, where: str) -> Faults:
     for knob in ("datastore_full", "datastore_readonly"):
         names = d.get(knob) or []
         datastores[knob] = [str(x) for x in ([names] if isinstance(names, str) else names)]
-    return Faults(drop_ssh=drops, vanish=vanish, **datastores)
+    power = {}
+    for knob in ("power_on_fails", "power_on_misreports"):
+        power[knob] = []
+        for i, r in enumerate(d.get(knob) or []):
+            w = f"{where}.{knob}[{i}]"
+            r = _take({"vm": r} if isinstance(r, (str, int)) else r, PowerRule, w)
+            if "vm" not in r:
+                raise ConfigError(f"{w}: vm is required (a name, a vmid or all)")
+            power[knob].append(PowerRule(vm=str(r["vm"]), times=_int(r.get("times", 1), w + ".times", 0)))
+    transient = []
+    for i, r in enumerate(d.get("vim_cmd_transient") or []):
+        w = f"{where}.vim_cmd_transient[{i}]"
+        r = _take({"kind": r} if isinstance(r, str) else r, TransientRule, w)
+        times = _int(r.get("times", 1), w + ".times", 0)
+        rule = TransientRule(kind=str(r.get("kind", "")), times=times, pattern=str(r.get("pattern", "")))
+        if rule.kind not in TRANSIENT_KINDS:
+            raise ConfigError(f"{w}.kind: one of {', '.join(TRANSIENT_KINDS)}, got {rule.kind!r}")
+        try:
+            re.compile(rule.pattern)
+        except re.error as e:
+            raise ConfigError(f"{w}.pattern: {e}") from None
+        transient.append(rule)
+    return Faults(drop_ssh=drops, vanish=vanish, vim_cmd_transient=transient, **datastores, **power)
 
 
 def _vm(raw: Any, host: Host, where: str) -> VM:
@@ -392,6 +382,39 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     vm.shutdown_delay = _float(d.get("shutdown_delay", 0), where + ".shutdown_delay")
     vm.boot_seconds = _float(d.get("boot_seconds", 0), where + ".boot_seconds")
     return vm
+
+
+VCLS_DIR = "/var/run/crx/infra"  # where vCLS VMs live (an absolute path in the host's root)
+
+
+def system_vms(host: Host) -> list[VM]:
+    """The vCLS system VMs a vCenter cluster runs on a clustered host: getallvms lists them with an
+    empty datastore and an absolute path (`[] /var/run/crx/infra/vCLS-<uuid>/vCLS-<uuid>.vmx`),
+    powered on, with Tools. They are not part of `vms` (nor of config.json): hostd adds them."""
+    used = {vm.vmid for vm in host.vms}
+    out = []
+    for i in range(host.clustered):
+        h = hashlib.sha256(f"{host.name}\0vcls\0{i}".encode()).hexdigest()
+        name = f"vCLS-{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        vmid = 1698 + i
+        while vmid in used:
+            vmid += 1
+        used.add(vmid)
+        out.append(
+            VM(
+                name=name,
+                vmid=vmid,
+                datastore="",
+                path=f"{VCLS_DIR}/{name}/{name}.vmx",
+                guest="none",
+                power="on",
+                hardware_version=vcls_hardware(host.vtuple, host.release.hw_max),
+                memsize=128,
+                guest_os="crxSys1Guest",
+                inventory=False,
+            )
+        )
+    return out
 
 
 def _host(raw: Any, where: str) -> Host:
@@ -447,6 +470,19 @@ def _host(raw: Any, where: str) -> Host:
     h.python = "none" if py in (None, False) else str(py)
     h.command_builtin = _bool(d.get("command_builtin", False), where + ".command_builtin")
     h.faults = _faults(d.get("faults"), where + ".faults")
+    clustered = d.get("clustered", 0)
+    h.clustered = int(clustered) if isinstance(clustered, bool) else _int(clustered, where + ".clustered", 0, 3)
+    if h.clustered and not can_be_clustered(h.vtuple):
+        raise ConfigError(f"{where}.clustered: vCLS system VMs exist from ESXi 7.0 U1 on, not on {h.version}")
+    h.maintenance = _int(d.get("maintenance", 0), where + ".maintenance", 0)
+    h.getallvms_trailing_blanks = _bool(d.get("getallvms_trailing_blanks", False), where + ".getallvms_trailing_blanks")
+    h.esxcli_indent = _bool(d.get("esxcli_indent", True), where + ".esxcli_indent")
+    h.vmodl_line_end = d.get("vmodl_line_end", "auto")
+    if h.vmodl_line_end not in LINE_ENDS:
+        raise ConfigError(f"{where}.vmodl_line_end: one of {', '.join(LINE_ENDS)}, got {h.vmodl_line_end!r}")
+    eio = d.get("exec_installed_only", "auto")
+    h.exec_installed_only = eio if eio == "auto" else ("on" if _bool(eio, where + ".exec_installed_only") else "off")
+    h.vhv_missing = _bool(d.get("vhv_missing", False), where + ".vhv_missing")
     vms = d.get("vms") or []
     if not isinstance(vms, list):
         raise ConfigError(f"{where}.vms: expected a list")
@@ -472,6 +508,10 @@ def _host(raw: Any, where: str) -> Host:
     for rule in h.faults.vanish:
         if rule.vm not in names:
             raise ConfigError(f"{where}.faults.vanish: no VM {rule.vm!r}")
+    for knob in ("power_on_fails", "power_on_misreports"):
+        for rule in getattr(h.faults, knob):
+            if rule.vm != "all" and rule.vm not in names and rule.vm not in [str(vm.vmid) for vm in h.vms]:
+                raise ConfigError(f"{where}.faults.{knob}: no VM {rule.vm!r} (a name, a vmid or all)")
     return h
 
 

@@ -5,18 +5,22 @@ show only part of an output (the long vmodl dumps), the rest follows vim-cmd's p
 
     (type) {            objects; 3 spaces of indent per level; `name = value,` per field
     (type) [ ... ]      arrays; `(type) []` when empty
-    "text"              strings printed verbatim (no escaping: `"... "2""`)
+    "text"              strings printed verbatim (no escaping: `"... "2""`, a newline stays one)
     <unset>             unset values; `(type) null` for unset objects
-5.x objects start with `dynamicType = <unset>,`; 5.0 ends every field line with ", " (also the
-last one), later releases put a comma after every field but the last.
+How field lines end (`,` or `, `; 5.0 also after the last field) and whether objects start with
+`dynamicType = <unset>,` (5.x) depends on the release: labkit.releases.vmodl_style.
 
-Pure functions only: hostd passes plain values in and sends the text back.
+Pure functions only: hostd passes plain values in and sends the text back. Where a function takes
+`d`, that is a `Dialect` (a host's release plus its printing options) or a bare version tuple.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+from . import releases
+from .releases import VmodlStyle
 
 # --- vmodl pretty printer ---------------------------------------------------------------------
 
@@ -46,15 +50,22 @@ class Ref:
 UNSET = None
 
 
-def style_of(version: tuple[int, int, int]) -> str:
-    if version[:2] == (5, 0):
-        return "5.0"
-    if version[0] == 5:
-        return "5.x"
-    return "6+"
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """How one host prints: its release and the host options that change vim-cmd/esxcli text."""
+
+    version: tuple[int, int, int]
+    line_end: str = "auto"  # labkit.releases.LINE_ENDS
+
+    def style(self, kind: str) -> VmodlStyle:
+        return releases.vmodl_style(self.version, kind, self.line_end)
 
 
-def _value(v: Any, level: int, style: str) -> str:
+def dialect(d: Dialect | tuple[int, int, int]) -> Dialect:
+    return d if isinstance(d, Dialect) else Dialect(tuple(d))
+
+
+def _value(v: Any, level: int, style: VmodlStyle) -> str:
     ind = "   " * level
     if v is None:
         return "<unset>"
@@ -70,7 +81,7 @@ def _value(v: Any, level: int, style: str) -> str:
         return f"({v.type}) null"
     if isinstance(v, Obj):
         fields = list(v.fields)
-        if style != "6+":
+        if style.dynamic_type:
             fields.insert(0, ("dynamicType", None))
         lines = [f"{ind}   {k} = {_value(x, level + 1, style)}" for k, x in fields]
         return f"({v.type}) {{\n" + _join(lines, style) + f"\n{ind}}}"
@@ -82,51 +93,110 @@ def _value(v: Any, level: int, style: str) -> str:
     raise TypeError(f"cannot print {v!r}")
 
 
-def _join(lines: list[str], style: str) -> str:
-    if style == "5.0":
-        return "\n".join(line + ", " for line in lines)
-    return ",\n".join(lines)
+def _join(lines: list[str], style: VmodlStyle) -> str:
+    return (style.end + "\n").join(lines) + style.last
 
 
-def vmodl(obj: Obj, version: tuple[int, int, int]) -> str:
-    return _value(obj, 0, style_of(version)) + "\n"
+def vmodl(obj: Obj, d, kind: str = "data") -> str:
+    return _value(obj, 0, dialect(d).style(kind)) + "\n"
 
 
-def fault(kind: str, msg: str, version: tuple[int, int, int], extra: list[tuple[str, Any]] = ()) -> str:
-    """A fault block as vim-cmd prints it, e.g. kind='vim.fault.NotFound'."""
+def fault(kind: str, msg: str, d, extra: list[tuple[str, Any]] = (), prefix: str = "") -> str:
+    """A fault block as vim-cmd prints it, e.g. kind='vim.fault.NotFound'; `prefix` starts its first
+    line (9.0: `Power on failed: (vim.fault.X) {`)."""
     fields = [("faultCause", Null("vmodl.MethodFault")), ("faultMessage", UNSET), *extra, ("msg", msg)]
-    return vmodl(Obj(kind, fields), version)
+    return prefix + vmodl(Obj(kind, fields), d, "fault")
 
 
-def not_found(vmid: str, version) -> str:
-    return fault("vim.fault.NotFound", f'Unable to find a VM corresponding to "{vmid}"', version)
+def not_found(vmid: str, d) -> str:
+    return fault("vim.fault.NotFound", f'Unable to find a VM corresponding to "{vmid}"', d)
 
 
 POWER_TEXT = {"poweredOn": "Powered on", "poweredOff": "Powered off", "suspended": "Suspended"}
 POWER_TEXT_MSG = {"poweredOn": "Powered On", "poweredOff": "Powered Off", "suspended": "Suspended"}
 
 
-def invalid_power_state(requested: str, existing: str, version) -> str:
+def invalid_power_state(requested: str, existing: str, d, prefix: str = "") -> str:
     msg = f"The attempted operation cannot be performed in the current state ({POWER_TEXT_MSG[existing]})."
     return fault(
-        "vim.fault.InvalidPowerState", msg, version, [("requestedState", requested), ("existingState", existing)]
+        "vim.fault.InvalidPowerState",
+        msg,
+        d,
+        [("requestedState", requested), ("existingState", existing)],
+        prefix,
     )
 
 
-def tools_unavailable(version) -> str:
+def tools_unavailable(d) -> str:
     return fault(
         "vim.fault.ToolsUnavailable",
         "Cannot complete operation because VMware Tools is not running in this virtual machine.",
-        version,
+        d,
     )
+
+
+# The messages of a power-on inside a nested ESXi whose own VM lacks VHV (esxi-facts, 9.0): each
+# message ends with a newline, so its closing quote stands alone on the next line.
+NO_VHV_MESSAGES = [
+    ("msg.hvuser.NoSVM", "This host does not support AMD-V.\n"),
+    (
+        "msg.cpuid.legacyCPU.noVHV",
+        "This host appears to be running in a virtual machine with VHV disabled. Ensure that VHV is"
+        " enabled in the virtual machine configuration file.\n",
+    ),
+]
+
+
+def generic_vm_config_fault(messages: list[tuple[str, str]], d, prefix: str = "") -> str:
+    localizable = [
+        Obj("vmodl.LocalizableMessage", [("key", key), ("arg", UNSET), ("message", text)]) for key, text in messages
+    ]
+    first = messages[0][1]
+    fields = [
+        ("faultCause", Null("vmodl.MethodFault")),
+        ("faultMessage", Arr("vmodl.LocalizableMessage", localizable)),
+        ("reason", first),
+        ("msg", first),
+    ]
+    return prefix + vmodl(Obj("vim.fault.GenericVmConfigFault", fields), d, "fault")
+
+
+def managed_object_not_found(vmid: str, d) -> str:
+    obj = f"vim.VirtualMachine:{vmid}"
+    return fault(
+        "vmodl.fault.ManagedObjectNotFound",
+        f"The object '{obj}' has already been deleted or has not been completely created",
+        d,
+        [("obj", Ref(obj))],
+    )
+
+
+# Transient vim-cmd failures (esxi-facts: Apache VCL retries them once): (exit status, stdout,
+# stderr). The SSL and crash texts complete the facts' `...` as the captures in tests/unit/fixtures
+# show them; "Aborted" is what the shell reports for the crashed vim-cmd (SIGABRT: 128 + 6).
+TRANSIENT = {
+    "ssl": (
+        1,
+        "",
+        "Failed to login: SSL Exception: error:140000DB:SSL routines:SSL_R_SHORT_READ: The connection"
+        " was closed by the remote end during handshake.\n",
+    ),
+    "reset": (1, "", "Failed to login: Connection reset by peer\n"),
+    "localhost": (1, "", "Connect to localhost failed: Connection failure\n"),
+    "bad_alloc": (
+        134,
+        "",
+        "terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\nAborted\n",
+    ),
+}
 
 
 # --- vmware / esxcli --------------------------------------------------------------------------
 
 
 def _product_line(version: str, update: int) -> str:
-    v = tuple(int(x) for x in version.split("."))
-    short = f"{v[0]}.{v[1]}" if v[0] >= 7 else version
+    """`vmware -l`: `GA` on a release's first build (update 0), two-part versions from 7.0 on."""
+    short = releases.short_version(releases.parse(version))
     return f"VMware ESXi {short} {'GA' if update == 0 else f'Update {update}'}"
 
 
@@ -144,35 +214,42 @@ def vmware(args: list[str], version: str, build: int, update: int) -> tuple[int,
     return 1, "Usage: vmware [-v] [-l]\n"
 
 
-def esxcli_version(version: str, build: int, update: int, patch: int) -> str:
-    lines = [
-        "   Product: VMware ESXi",
-        f"   Version: {version}",
-        f"   Build: Releasebuild-{build}",
-        f"   Update: {update}",
-    ]
-    if not version.startswith("5."):
-        lines.append(f"   Patch: {patch}")
-    return "\n".join(lines) + "\n"
+def _esxcli_lines(pairs: list[tuple[str, str]], indent: bool) -> str:
+    """esxcli's `Key: value` records: indented by 3 blanks, or (some captures) not at all."""
+    lead = "   " if indent else ""
+    return "".join(f"{lead}{k}: {v}\n" for k, v in pairs)
 
 
-def esxcli_security(policy: dict[str, bool], portgroup: bool = False, override: dict[str, bool] | None = None) -> str:
+def esxcli_version(version: str, build: int, update: int, patch: int, maintenance: int = 0, indent: bool = True) -> str:
+    v = releases.parse(version)
+    pairs = [("Product", "VMware ESXi"), ("Version", version), ("Build", f"Releasebuild-{build}")]
+    pairs.append(("Update", str(update)))
+    if releases.esxcli_has_patch(v):
+        pairs.append(("Patch", str(patch)))
+    if releases.esxcli_has_maintenance(v):
+        pairs.append(("Maintenance", str(maintenance)))
+    return _esxcli_lines(pairs, indent)
+
+
+def esxcli_security(
+    policy: dict[str, bool], portgroup: bool = False, override: dict[str, bool] | None = None, indent: bool = True
+) -> str:
     def b(x: bool) -> str:
         return "true" if x else "false"
 
-    lines = [
-        f"   Allow Promiscuous: {b(policy['promiscuous'])}",
-        f"   Allow MAC Address Change: {b(policy['mac_change'])}",
-        f"   Allow Forged Transmits: {b(policy['forged'])}",
+    pairs = [
+        ("Allow Promiscuous", b(policy["promiscuous"])),
+        ("Allow MAC Address Change", b(policy["mac_change"])),
+        ("Allow Forged Transmits", b(policy["forged"])),
     ]
     if portgroup:
         o = override or {}
-        lines += [
-            f"   Override Vswitch Allow Promiscuous: {b(o.get('promiscuous', False))}",
-            f"   Override Vswitch Allow MAC Address Change: {b(o.get('mac_change', False))}",
-            f"   Override Vswitch Allow Forged Transmits: {b(o.get('forged', False))}",
+        pairs += [
+            ("Override Vswitch Allow Promiscuous", b(o.get("promiscuous", False))),
+            ("Override Vswitch Allow MAC Address Change", b(o.get("mac_change", False))),
+            ("Override Vswitch Allow Forged Transmits", b(o.get("forged", False))),
         ]
-    return "\n".join(lines) + "\n"
+    return _esxcli_lines(pairs, indent)
 
 
 # --- vim-cmd ----------------------------------------------------------------------------------
@@ -198,10 +275,11 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
-def getallvms(rows: list[Row], invalid: list[int], order: str = "numeric") -> str:
+def getallvms(rows: list[Row], invalid: list[int], order: str = "numeric", trailing_blanks: bool = False) -> str:
     """Columns padded (in bytes) to the widest value (header included) plus 3 spaces; the annotation last,
     verbatim (so a multi-line annotation continues on lines of its own). Invalid registrations are
-    reported first. No trailing blanks after the last non-empty column."""
+    reported first. A row without annotation ends after its Version, unless `trailing_blanks`
+    (some hosts keep the Version column's padding there)."""
 
     def key(vmid: int):
         return str(vmid) if order == "string" else vmid
@@ -213,7 +291,7 @@ def getallvms(rows: list[Row], invalid: list[int], order: str = "numeric") -> st
     out.append("".join(_pad(h, w) for h, w in zip(GETALLVMS_HEADER, widths, strict=False)) + GETALLVMS_HEADER[5] + "\n")
     for r, c in zip(rows, cols, strict=True):
         line = "".join(_pad(x, w) for x, w in zip(c, widths, strict=True)) + r.annotation
-        if not r.annotation:
+        if not r.annotation and not trailing_blanks:
             line = line.rstrip(" ")
         out.append(line + "\n")
     return "".join(out)
@@ -223,12 +301,34 @@ def getstate(power: str) -> str:
     return f"Retrieved runtime info\n{POWER_TEXT[power]}\n"
 
 
-def power_failed(op: str, requested: str, existing: str, version: tuple[int, int, int]) -> str:
-    """What power.on / power.off print when the VM is already in that state."""
-    head = "Powering on VM:\n" if op == "on" else "Powering off VM:\n"
-    if version[:2] in ((6, 0), (6, 5)):
-        return head + ("Power on failed\n" if op == "on" else "Power off failed\n")
-    return head + invalid_power_state(requested, existing, version)
+POWER_HEAD = {"on": "Powering on VM:\n", "off": "Powering off VM:\n", "reset": ""}
+POWER_VERDICT = {"on": "Power on failed", "off": "Power off failed", "reset": "Reset failed"}
+
+
+def power_failed(op: str, requested: str, existing: str, d) -> str:
+    """What power.on / power.off / power.reset print when the VM is in the wrong state: the
+    InvalidPowerState block, `Power on failed` alone (6.0, 6.5) or, on 9.0, the block after the
+    verdict on the same line (`Power on failed: (vim.fault.InvalidPowerState) {`)."""
+    d = dialect(d)
+    how = releases.power_failure(d.version)
+    if how == "line":
+        return POWER_HEAD[op] + POWER_VERDICT[op] + "\n"
+    prefix = POWER_VERDICT[op] + ": " if how == "inline" else ""
+    return POWER_HEAD[op] + invalid_power_state(requested, existing, d, prefix)
+
+
+def power_on_config_fault(d, messages: list[tuple[str, str]] = NO_VHV_MESSAGES) -> str:
+    """A power-on the VMX refuses (GenericVmConfigFault): the block after `Powering on VM:`,
+    mid-line after `Power on failed: ` on 9.0."""
+    d = dialect(d)
+    prefix = "Power on failed: " if releases.power_failure(d.version) == "inline" else ""
+    return POWER_HEAD["on"] + generic_vm_config_fault(messages, d, prefix)
+
+
+def power_on_misreported() -> str:
+    """Apache VCL: power.on "will occasionally incorrectly report that it failed" while the VM did
+    power on; the one failure text the facts show for power.on (6.0/6.5)."""
+    return POWER_HEAD["on"] + POWER_VERDICT["on"] + "\n"
 
 
 @dataclasses.dataclass
@@ -267,7 +367,8 @@ def _tools_status(vm: VmView) -> tuple[str, str]:
     return "toolsNotRunning", "guestToolsNotRunning"
 
 
-def get_guest(vm: VmView, version: tuple[int, int, int]) -> str:
+def get_guest(vm: VmView, d) -> str:
+    version = dialect(d).version
     status, running = _tools_status(vm)
     tv = "guestToolsUnmanaged" if vm.tools_installed else "guestToolsNotInstalled"
     nets = []
@@ -321,10 +422,10 @@ def get_guest(vm: VmView, version: tuple[int, int, int]) -> str:
             ("hwVersion", f"vmx-{vm.hw_version:02d}"),
             ("customizationInfo", Null("vim.vm.GuestInfo.CustomizationInfo")),
         ]
-    return "Guest information:\n\n" + vmodl(Obj("vim.vm.GuestInfo", fields), version)
+    return "Guest information:\n\n" + vmodl(Obj("vim.vm.GuestInfo", fields), d)
 
 
-def get_summary(vm: VmView, version: tuple[int, int, int]) -> str:
+def get_summary(vm: VmView, d) -> str:
     status, running = _tools_status(vm)
     on = vm.power == "poweredOn"
     runtime = Obj(
@@ -431,10 +532,11 @@ def get_summary(vm: VmView, version: tuple[int, int, int]) -> str:
             ("customValue", Arr("vim.CustomFieldsManager.Value", [])),
         ],
     )
-    return "Listsummary:\n\n" + vmodl(summary, version)
+    return "Listsummary:\n\n" + vmodl(summary, d)
 
 
-def get_config(vm: VmView, version: tuple[int, int, int]) -> str:
+def get_config(vm: VmView, d) -> str:
+    version = dialect(d).version
     ds_dir = vm.file.rsplit("/", 1)[0] + "/"
     fields: list[tuple[str, Any]] = [
         ("changeVersion", "1970-01-01T00:00:00.000000Z"),
@@ -488,7 +590,7 @@ def get_config(vm: VmView, version: tuple[int, int, int]) -> str:
             ),
         )
     )
-    return "Configuration:\n\n" + vmodl(Obj("vim.vm.ConfigInfo", fields), version)
+    return "Configuration:\n\n" + vmodl(Obj("vim.vm.ConfigInfo", fields), d)
 
 
 VIM_CMD_USAGE = """Commands available under /:
@@ -498,8 +600,8 @@ hostsvc/      proxysvc/     vimsvc/       help
 
 VMSVC_USAGE = """Commands available under vmsvc/:
 get.config          get.guest           get.summary         getallvms
-power.getstate      power.off           power.on            power.shutdown
-reload              unregister          upgrade
+power.getstate      power.off           power.on            power.reset
+power.shutdown      reload              unregister          upgrade
 """
 
 HOSTSVC_USAGE = """Commands available under hostsvc/:

@@ -11,8 +11,10 @@ simulator and the esxilab CLI. Semantics kept from the real hostd (esxi-facts.md
   while the VM ran (reloaded or not), or made while off but never reloaded, is reverted;
 - nesting: the host must support it; ESXi 5.0 only looks at `vhv.allow` in /etc/vmware/config,
   5.1+ at the VM's `vhv.enable` with virtual hardware 9 or later;
-- power.shutdown goes through (emulated) VMware Tools and returns at once.
+- power.shutdown goes through (emulated) VMware Tools and returns at once;
+- a clustered host's vCLS system VMs are VMs like the others, off every datastore (`[] /path`).
 
+The fault knobs are in labkit/faults.py, esxcli and df in labkit/hostcmds.py (mixins of Hostd).
 The process side (namespace, sshd, QEMU guests, known_hosts) is behind `Runtime`, which labd
 implements; tests may pass a simpler one.
 """
@@ -20,7 +22,6 @@ implements; tests may pass a simpler one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import hashlib
 import json
@@ -35,14 +36,15 @@ from typing import Any, Protocol
 
 from . import config as cfgmod
 from . import formats as fmt
-from .sshd import kill, proc_stat
+from .faults import DROP_DELAY_MAX, Fault, FaultKnobs
+from .hostcmds import HostCommands
 from .vmxfile import Vmx, new_vmx
 
 MAX_ARGS = 4096
 MAX_REQUEST = 4 << 20
 REQUEST_TIMEOUT = 30.0
 NONE_SHUTDOWN_SECONDS = 0.5  # guest: none VMs: how long a Tools shutdown takes
-DROP_DELAY_MAX = 600.0
+__all__ = ["DROP_DELAY_MAX", "Fault", "Hostd", "VMState", "read_request", "request", "request_full"]
 
 
 class Runtime(Protocol):
@@ -63,31 +65,14 @@ class Runtime(Protocol):
     def in_host(self, pid: int) -> bool: ...  # does pid run inside this host's namespace
 
 
-class Fault(Exception):
-    """A vim-cmd fault: the text to print."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
 def _now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _ppid(pid: int) -> int:
-    fields = proc_stat(pid)
-    return int(fields[1]) if fields else 0
-
-
-@dataclasses.dataclass
-class DropState:
-    rule: cfgmod.DropRule
-    left: int  # remaining drops; -1 = unlimited
-
-
 class VMState:
-    def __init__(self, cfg: cfgmod.VM, vmid: int, datastore: cfgmod.Datastore, path: str) -> None:
+    """One registered VM. `datastore` None: a system VM (vCLS) whose `path` is absolute."""
+
+    def __init__(self, cfg: cfgmod.VM, vmid: int, datastore: cfgmod.Datastore | None, path: str) -> None:
         self.cfg = cfg
         self.vmid = vmid
         self.datastore = datastore
@@ -108,8 +93,13 @@ class VMState:
         self.oplock = threading.RLock()
 
     @property
+    def system(self) -> bool:
+        """A VM outside every datastore (vCLS): getallvms shows `[] /absolute/path.vmx`."""
+        return self.datastore is None
+
+    @property
     def file(self) -> str:
-        return f"[{self.datastore.name}] {self.path}"
+        return f"[] {self.path}" if self.datastore is None else f"[{self.datastore.name}] {self.path}"
 
     @property
     def valid(self) -> bool:
@@ -131,11 +121,12 @@ class VMState:
         return time.time() - self.started_at >= self.cfg.boot_seconds
 
 
-class Hostd:
+class Hostd(FaultKnobs, HostCommands):
     def __init__(self, host: cfgmod.Host, runtime: Runtime, log_path: Path) -> None:
         self.cfg = host
         self.rt = runtime
         self.version = host.vtuple
+        self.d = fmt.Dialect(host.vtuple, host.vmodl_line_end)  # how this host prints
         self.log_path = Path(log_path)
         self.lock = threading.RLock()
         self.log_lock = threading.Lock()
@@ -143,11 +134,7 @@ class Hostd:
         self.by_path: dict[tuple[str, str], cfgmod.VM] = {}
         self.next_vmid = 1
         self.ssh_policy = host.ssh_policy
-        self.drops = [DropState(r, r.times if r.times else -1) for r in host.faults.drop_ssh]
-        self.vanish = [dataclasses.replace(r) for r in host.faults.vanish]
-        self.full: set[str] = set()
-        self.readonly: set[str] = set()
-        self.pending_drops: dict[int, float] = {}
+        self.init_faults(host)
         self.vswitch = {"vSwitch0": {"promiscuous": False, "mac_change": False, "forged": False}}
         self.portgroups: dict[str, dict[str, bool] | None] = {"VM Network": None, "Management Network": None}
         self.server: socketserver.ThreadingTCPServer | None = None
@@ -160,8 +147,14 @@ class Hostd:
                 return d
         return None
 
+    def file_of(self, ds: cfgmod.Datastore | None, path: str) -> Path:
+        """Where `[ds] path` (or a system VM's `[] /path`) is in the host's root."""
+        if ds is None:
+            return self.rt.root / path.lstrip("/")
+        return self.rt.root / "vmfs" / "volumes" / ds.uuid / path
+
     def vmx_file(self, vm: VMState) -> Path:
-        return self.rt.root / "vmfs" / "volumes" / vm.datastore.uuid / vm.path
+        return self.file_of(vm.datastore, vm.path)
 
     def read_vmx(self, vm: VMState) -> bytes:
         return self.vmx_file(vm).read_bytes()
@@ -186,8 +179,7 @@ class Hostd:
 
     def create_vm_files(self, vm: cfgmod.VM) -> None:
         """Write a VM's directory and .vmx as the lab's config describes it."""
-        ds = self.ds(vm.datastore)
-        path = self.rt.root / "vmfs" / "volumes" / ds.uuid / vm.path
+        path = self.file_of(self.ds(vm.datastore) if vm.datastore else None, vm.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if vm.invalid:
             return
@@ -208,11 +200,11 @@ class Hostd:
         self, vm_cfg: cfgmod.VM, vmid: int | None = None, ds: cfgmod.Datastore | None = None, path: str | None = None
     ) -> VMState:
         with self.lock:
-            ds = ds or self.ds(vm_cfg.datastore)
+            ds = ds or (self.ds(vm_cfg.datastore) if vm_cfg.datastore else None)
             vmid = vmid or self.next_vmid
             vm = VMState(vm_cfg, vmid, ds, path or vm_cfg.path)
             self.next_vmid = max(self.next_vmid, vmid + 1)
-            self.by_path[(ds.uuid, vm.path)] = vm_cfg
+            self.by_path[(ds.uuid if ds else "", vm.path)] = vm_cfg
             self._load_cache(vm)
             self.vms[vmid] = vm
             if vm_cfg.guest == "linux":
@@ -228,10 +220,12 @@ class Hostd:
         vm.cache, vm.vmx = data, Vmx.parse(data)
 
     def start(self) -> None:
-        """Create and register the configured VMs, power on those configured on."""
-        for vm_cfg in self.cfg.vms:
+        """Create and register the configured VMs (and a clustered host's vCLS VMs), power on
+        those configured on."""
+        vms = self.cfg.vms + cfgmod.system_vms(self.cfg)
+        for vm_cfg in vms:
             self.create_vm_files(vm_cfg)
-        for vm_cfg in self.cfg.vms:
+        for vm_cfg in vms:
             vm = self.register(vm_cfg, vm_cfg.vmid)
             if vm_cfg.power == "on" and vm.valid:
                 self.power_on(vm)
@@ -259,9 +253,7 @@ class Hostd:
             try:
                 disk = Vmx.parse(self.read_vmx(vm))
             except OSError:
-                raise Fault(
-                    fmt.fault("vim.fault.FileNotFound", f"File {vm.file} was not found", self.version)
-                ) from None
+                raise Fault(fmt.fault("vim.fault.FileNotFound", f"File {vm.file} was not found", self.d)) from None
             vm.run_snapshot = vm.cache
             vm.boot += 1
             boot = vm.boot
@@ -402,12 +394,15 @@ class Hostd:
             extra_config=[(k, v) for k, v in vmx.items() if k.lower() not in extra_skip],
         )
 
-    def inventory(self) -> dict:
+    def inventory(self, system_vms: bool = False) -> dict:
+        """The VMs for the vSphere simulator (``lab inventory``) and ``esxilab status``; system VMs
+        (vCLS, outside every datastore) only for the latter: vcsim models a VM only on a datastore,
+        and the single-host simulator has no cluster."""
         with self.lock:
             vms = sorted(self.vms.values(), key=lambda v: v.vmid)
         out = []
         for vm in vms:
-            if not vm.valid:
+            if not vm.valid or (vm.system and not system_vms):
                 continue
             v = self.view(vm)
             out.append(
@@ -421,6 +416,7 @@ class Hostd:
                     "memsize": v.memsize,
                     "nested_hv_enabled": v.nested_hv,
                     "annotation": v.annotation,
+                    **({"system": vm.system} if system_vms else {}),
                 }
             )
         return {
@@ -433,13 +429,13 @@ class Hostd:
         }
 
     def status(self) -> dict:
-        inv = self.inventory()
+        inv = self.inventory(system_vms=True)
         by_id = {v["vmid"]: v for v in inv["vms"]}
         with self.lock:
             vms = sorted(self.vms.values(), key=lambda v: v.vmid)
         inv["vms"] = [
             {
-                **by_id.get(vm.vmid, {"vmid": vm.vmid, "name": vm.cfg.name, "invalid": True}),
+                **by_id.get(vm.vmid, {"vmid": vm.vmid, "name": vm.cfg.name, "invalid": True, "system": vm.system}),
                 "guest": vm.cfg.guest,
                 "address": vm.cfg.address or None,
                 "tools_running": vm.tools_running(),
@@ -454,20 +450,10 @@ class Hostd:
     def ssh_state(self) -> dict:
         return {"running": self.rt.ssh_running(), "policy": self.ssh_policy}
 
-    def faults(self) -> dict:
-        with self.lock:
-            return {
-                "drop_ssh": [{**dataclasses.asdict(d.rule), "left": d.left} for d in self.drops if d.left != 0],
-                "datastore_full": sorted(self.full),
-                "datastore_readonly": sorted(self.readonly),
-                "vanish": [dataclasses.asdict(r) for r in self.vanish],
-                "ignore_shutdown": [vm.name for vm in self.vms.values() if vm.ignore_shutdown],
-                "shutdown_delay": {vm.name: vm.shutdown_delay for vm in self.vms.values() if vm.shutdown_delay},
-            }
-
     # --- request dispatch --------------------------------------------------------------------
 
-    def handle(self, argv: list[str]) -> tuple[int, str]:
+    def handle(self, argv: list[str]) -> tuple:
+        """(exit status, stdout) or (exit status, stdout, stderr) of one request."""
         prog, args = argv[0], argv[1:]
         try:
             if prog == "vim-cmd":
@@ -492,16 +478,19 @@ class Hostd:
             raise Fault("Insufficient arguments.\n")
         vm = self.vms.get(int(arg)) if arg.isdigit() else None
         if vm is None or not vm.valid:
-            raise Fault(fmt.not_found(arg, self.version))
+            raise Fault(fmt.not_found(arg, self.d))
         return vm
 
-    def vim_cmd(self, args: list[str]) -> tuple[int, str]:
+    def vim_cmd(self, args: list[str]) -> tuple:
+        failed = self.transient_failure(args)
+        if failed is not None:
+            return failed
         if not args:
             return 0, fmt.VIM_CMD_USAGE
         cmd = args[0].strip("/")
         rest = args[1:]
         arg = rest[0] if rest else None
-        v = self.version
+        v = self.d
         if cmd in ("vmsvc", "hostsvc", "solo"):
             return 0, {"vmsvc": fmt.VMSVC_USAGE, "hostsvc": fmt.HOSTSVC_USAGE, "solo": fmt.SOLO_USAGE}[cmd]
         if cmd == "vmsvc/getallvms":
@@ -516,7 +505,7 @@ class Hostd:
                 rows.append(
                     fmt.Row(vm.vmid, view.name, vm.file, view.guest_id, f"vmx-{view.hw_version:02d}", view.annotation)
                 )
-            return 0, fmt.getallvms(rows, invalid, self.cfg.vm_order)
+            return 0, fmt.getallvms(rows, invalid, self.cfg.vm_order, self.cfg.getallvms_trailing_blanks)
         if cmd == "vmsvc/power.getstate":
             return 0, fmt.getstate(self.find_vm(arg).power)
         if cmd in ("vmsvc/power.on", "vmsvc/power.off"):
@@ -526,8 +515,23 @@ class Hostd:
             with vm.oplock:
                 if vm.power == target:
                     raise Fault(fmt.power_failed(op, target, vm.power, v))
-                (self.power_on if op == "on" else self.power_off)(vm)
-            return 0, f"Powering {op} VM:\n"
+                if op == "off":
+                    self.power_off(vm)
+                    return 0, "Powering off VM:\n"
+                if self.power_on_refused(vm):
+                    raise Fault(fmt.power_on_config_fault(v))
+                self.power_on(vm)
+                if self.power_on_misreported(vm):  # it did power on (Apache VCL's case)
+                    return self.cfg.fault_exit_status, fmt.power_on_misreported()
+            return 0, "Powering on VM:\n"
+        if cmd == "vmsvc/power.reset":
+            vm = self.find_vm(arg)
+            with vm.oplock:
+                if vm.power != "poweredOn":
+                    raise Fault(fmt.power_failed("reset", "poweredOn", vm.power, v))
+                self.power_off(vm)
+                self.power_on(vm)
+            return 0, ""
         if cmd == "vmsvc/power.shutdown":
             vm = self.find_vm(arg)
             with vm.oplock:
@@ -572,7 +576,7 @@ class Hostd:
         return 1, f"Command '{args[0]}' not found.\n" + fmt.VIM_CMD_USAGE
 
     def upgrade(self, vm: VMState, target: str | None) -> tuple[int, str]:
-        v = self.version
+        v = self.d
         if vm.power != "poweredOff":
             raise Fault(fmt.invalid_power_state("poweredOff", vm.power, v))
         current = vm.vmx.get_int("virtualHW.version", 4)
@@ -617,7 +621,7 @@ class Hostd:
         self.write_vmx(vm, vm.cache)
 
     def registervm(self, rest: list[str]) -> tuple[int, str]:
-        v = self.version
+        v = self.d
         if not rest:
             raise Fault("Insufficient arguments.\n")
         path = rest[0]
@@ -655,108 +659,6 @@ class Hostd:
         return 0, f"{vm.vmid}\n"
 
     # --- esxcli and df -------------------------------------------------------------------------
-
-    def esxcli(self, args: list[str]) -> tuple[int, str]:
-        words = [a for a in args if not a.startswith("-")]
-        if words[:3] == ["system", "version", "get"] and len(args) == 3:
-            return 0, fmt.esxcli_version(self.cfg.version, self.cfg.build, self.cfg.update, self.cfg.patch)
-        if args[:5] == ["network", "vswitch", "standard", "policy", "security"] and len(args) > 5:
-            return self._security(args[5], args[6:], portgroup=False)
-        if args[:6] == ["network", "vswitch", "standard", "portgroup", "policy", "security"] and len(args) > 6:
-            return self._security(args[6], args[7:], portgroup=True)
-        if not args:
-            return 1, "Usage: esxcli [options] {namespace}+ {cmd} [cmd options]\n"
-        return 1, f"Error: Unknown command or namespace {' '.join(words)}\n"
-
-    def _security(self, verb: str, opts: list[str], portgroup: bool) -> tuple[int, str]:
-        target_opt = ("-p", "--portgroup-name") if portgroup else ("-v", "--vswitch-name")
-        values: dict[str, str] = {}
-        flags = {
-            "--allow-promiscuous": "promiscuous",
-            "--allow-mac-change": "mac_change",
-            "--allow-forged-transmits": "forged",
-        }
-        if not portgroup:
-            flags.update({"-p": "promiscuous", "-m": "mac_change", "-f": "forged"})
-        use_vswitch = False
-        i = 0
-        while i < len(opts):
-            o = opts[i]
-            name, eq, val = o.partition("=")
-            if name in target_opt:
-                if not eq:
-                    i += 1
-                    val = opts[i] if i < len(opts) else ""
-                values["target"] = val
-            elif name in flags:
-                if not eq:
-                    i += 1
-                    val = opts[i] if i < len(opts) else ""
-                if val.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    return 1, f"Error: Invalid value for {name}: {val}\n"
-                values[flags[name]] = val.lower() in ("true", "1", "yes")
-            elif name in ("-u", "--use-vswitch") and portgroup:
-                use_vswitch = True
-            else:
-                return 1, f"Error: Invalid option {o}\n"
-            i += 1
-        target = values.pop("target", None)
-        if target is None:
-            return 1, f"Error: Missing required parameter {target_opt[0]}|{target_opt[1]}\n"
-        with self.lock:
-            if portgroup:
-                if target not in self.portgroups:
-                    return 1, f"Error: Unable to find portgroup {target}\n"
-                base = self.vswitch["vSwitch0"]
-                own = self.portgroups[target]
-                if verb == "get":
-                    eff = {**base, **(own or {})}
-                    return 0, fmt.esxcli_security(eff, True, {k: True for k in (own or {})})
-                if verb == "set":
-                    self.portgroups[target] = None if use_vswitch else {**(own or {}), **values}
-                    return 0, ""
-            else:
-                if target not in self.vswitch:
-                    return 1, f"Error: Unable to find vswitch {target}\n"
-                if verb == "get":
-                    return 0, fmt.esxcli_security(self.vswitch[target])
-                if verb == "set":
-                    self.vswitch[target].update(values)
-                    return 0, ""
-        return 1, f"Error: Unknown command or namespace {verb}\n"
-
-    def df(self, args: list[str]) -> tuple[int, str]:
-        human = False
-        for a in args:
-            if a == "-h":
-                human = True
-            elif a.startswith("-"):
-                bad = next((c for c in a[1:] if c != "h"), a[1:2])
-                return 1, f"df: invalid option -- '{bad}'\nUsage: df [-h]\n"
-        fs = "VMFS-5" if self.version < (6, 5, 0) else "VMFS-6"
-
-        def size(n: int) -> str:
-            if not human:
-                return str(n)
-            for unit in ("", "K", "M", "G", "T"):
-                if n < 1024 or unit == "T":
-                    return f"{n:.1f}{unit}" if unit else str(n)
-                n /= 1024
-            return str(n)
-
-        head = ("Filesystem", "Size" if human else "Bytes", "Used", "Available", "Use%", "Mounted on")
-        rows = []
-        for ds in self.cfg.datastores:
-            st = os.statvfs(self.rt.root / "vmfs" / "volumes" / ds.uuid)
-            total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
-            used = total - st.f_bfree * st.f_frsize
-            pct = (used * 100 + total - 1) // total if total else 0
-            rows.append((fs, size(total), size(used), size(free), f"{pct}%", f"/vmfs/volumes/{ds.name}"))
-        w = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
-        lines = [
-            f"{r[0]:<{w[0]}} {r[1]:>{w[1]}} {r[2]:>{w[2]}} {r[3]:>{w[3]}} {r[4]:>{w[4]}} {r[5]}" for r in [head, *rows]
-        ]
-        return 0, "\n".join(lines) + "\n"
 
     # --- lab operations ------------------------------------------------------------------------
 
@@ -805,125 +707,6 @@ class Hostd:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
         return entry
 
-    def log_command(self, pid: int, command: str) -> tuple[int, str]:
-        action = None
-        with self.lock:
-            keep = []
-            for rule in self.vanish:  # `after` more commands still see the VM
-                if rule.after > 0:
-                    rule.after -= 1
-                    keep.append(rule)
-                    continue
-                vm = next((v for v in self.vms.values() if rule.vm in (v.name, v.cfg.name)), None)
-                if vm is not None:
-                    self.note(f"fault vanish: VM {vm.name!r} (vmid {vm.vmid}) unregistered")
-                    self.unregister(vm)
-            self.vanish = keep
-            for d in self.drops:
-                if d.left != 0 and re.search(d.rule.pattern, command):
-                    d.left -= 1 if d.left > 0 else 0
-                    action = d.rule
-                    break
-        self.append_log(
-            {"session": pid, "command": command, **({"fault": f"drop_ssh at {action.at}"} if action else {})}
-        )
-        if action is None:
-            return 0, ""
-        if action.at == "end":
-            self.pending_drops[pid] = action.delay
-            return 3, ""
-        time.sleep(min(action.delay, DROP_DELAY_MAX))
-        self.kill_session(pid)
-        return 2, ""
-
-    def kill_session(self, pid: int) -> None:
-        """Kill one SSH session: the login wrapper and its sshd processes up to the listener."""
-        listener = self.rt.ssh_listener_pid()
-        chain = []
-        p = pid
-        while p > 1 and p != listener and self.rt.in_host(p) and len(chain) < 16:
-            chain.append(p)
-            p = _ppid(p)
-        for p in reversed(chain):
-            kill(p)
-        self.note(f"fault drop_ssh: killed session {chain}")
-
-    def vm_by_name(self, name: str) -> VMState:
-        with self.lock:
-            for vm in self.vms.values():
-                if vm.name == name or vm.cfg.name == name or str(vm.vmid) == name:
-                    return vm
-        raise Fault(f"no VM {name!r} on {self.cfg.name}\n")
-
-    def set_full(self, ds_name: str, full: bool) -> None:
-        self._set_datastore(ds_name, self.rt.set_datastore_full, self.full, full)
-
-    def set_readonly(self, ds_name: str, readonly: bool) -> None:
-        self._set_datastore(ds_name, self.rt.set_datastore_readonly, self.readonly, readonly)
-
-    def _set_datastore(self, ds_name: str, apply, names: set[str], on: bool) -> None:
-        """A datastore fault: ``apply(uuid, on)`` in the host's namespace, recorded in ``names``."""
-        ds = self.ds(ds_name)
-        if ds is None:
-            raise Fault(f"no datastore {ds_name!r} on {self.cfg.name}\n")
-        apply(ds.uuid, on)
-        with self.lock:
-            (names.add if on else names.discard)(ds.name)
-
-    def set_fault(self, knob: str, a: list[str]) -> tuple[int, str]:
-        def onoff(x: str) -> bool:
-            if x not in ("on", "off"):
-                raise Fault(f"expected on or off, got {x!r}\n")
-            return x == "on"
-
-        try:
-            if knob == "drop_ssh" and 1 <= len(a) <= 4:
-                re.compile(a[0])
-                rule = cfgmod.DropRule(
-                    a[0],
-                    a[1] if len(a) > 1 else "start",
-                    float(a[2]) if len(a) > 2 else 0.0,
-                    int(a[3]) if len(a) > 3 else 1,
-                )
-                if rule.at not in ("start", "end") or not 0 <= rule.delay <= DROP_DELAY_MAX or rule.times < 0:
-                    raise ValueError("at: start|end, delay: 0..600, times: >= 0")
-                with self.lock:
-                    self.drops.append(DropState(rule, rule.times or -1))
-            elif knob == "ignore_shutdown" and len(a) == 2:
-                self.vm_by_name(a[0]).ignore_shutdown = onoff(a[1])
-            elif knob == "shutdown_delay" and len(a) == 2:
-                delay = float(a[1])
-                if not 0 <= delay <= 3600:
-                    raise ValueError("shutdown_delay: 0..3600 seconds")
-                self.vm_by_name(a[0]).shutdown_delay = delay
-            elif knob == "datastore_full" and len(a) == 2:
-                self.set_full(a[0], onoff(a[1]))
-            elif knob == "datastore_readonly" and len(a) == 2:
-                self.set_readonly(a[0], onoff(a[1]))
-            elif knob == "vanish" and len(a) == 2:
-                vm = self.vm_by_name(a[0])
-                with self.lock:
-                    self.vanish.append(cfgmod.VanishRule(vm.name, int(a[1])))
-            elif knob == "clear" and not a:
-                with self.lock:
-                    self.drops, self.vanish = [], []
-                    for vm in self.vms.values():
-                        vm.ignore_shutdown, vm.shutdown_delay = False, 0.0
-                for name in sorted(self.full):
-                    self.set_full(name, False)
-                for name in sorted(self.readonly):
-                    self.set_readonly(name, False)
-            else:
-                return 1, (
-                    f"lab fault: unknown knob or arguments: {knob} {' '.join(a)}\n"
-                    "knobs: drop_ssh PATTERN [start|end] [DELAY] [TIMES] | ignore_shutdown VM on|off |"
-                    " shutdown_delay VM SECONDS | datastore_full DATASTORE on|off |"
-                    " datastore_readonly DATASTORE on|off | vanish VM AFTER | clear\n"
-                )
-        except (ValueError, re.error) as e:
-            return 1, f"lab fault {knob}: {e}\n"
-        return 0, json.dumps(self.faults(), ensure_ascii=False) + "\n"
-
     # --- the request server ----------------------------------------------------------------------
 
     def serve(self) -> None:
@@ -953,12 +736,12 @@ class Hostd:
                 sock.sendall(f"2\nhostd: bad request: {e}\n".encode())
             return
         try:
-            rc, out = self.handle(argv)
+            rc, out, *err = self.handle(argv)
         except Exception as e:  # noqa: BLE001 - one bad request must not stop hostd
             self.note(f"request {argv[:3]} failed: {e!r}")
-            rc, out = 1, f"hostd: internal error: {e}\n"
+            rc, out, err = 1, f"hostd: internal error: {e}\n", []
         with contextlib.suppress(OSError):
-            sock.sendall(f"{rc}\n".encode() + out.encode("utf-8", errors="surrogateescape"))
+            sock.sendall(encode_response(rc, out, err[0] if err else ""))
 
     def stop(self) -> None:
         if self.server is not None:
@@ -995,8 +778,23 @@ def read_request(sock: socket.socket) -> list[str]:
     return [p.decode("utf-8", errors="surrogateescape") for p in parts]
 
 
+def encode_response(rc: int, out: str, err: str = "") -> bytes:
+    """`<rc>\n` + stdout, or `<rc> <n>\n` + n bytes of stderr + stdout (ARCHITECTURE.md)."""
+    e = err.encode("utf-8", errors="surrogateescape")
+    head = f"{rc} {len(e)}\n" if e else f"{rc}\n"
+    return head.encode() + e + out.encode("utf-8", errors="surrogateescape")
+
+
 def request(address: str, argv: list[str], timeout: float = 60.0, port: int = cfgmod.HOSTD_PORT) -> tuple[int, str]:
-    """Client side of the protocol (the CLI and the tests use it)."""
+    """Client side of the protocol (the CLI and the tests use it): exit status and stdout."""
+    rc, out, _err = request_full(address, argv, timeout, port)
+    return rc, out
+
+
+def request_full(
+    address: str, argv: list[str], timeout: float = 60.0, port: int = cfgmod.HOSTD_PORT
+) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of one request."""
     data = f"{len(argv)}\n".encode() + b"".join(a.encode("utf-8", errors="surrogateescape") + b"\0" for a in argv)
     with socket.create_connection((address, port), timeout=timeout) as s:
         s.sendall(data)
@@ -1014,4 +812,7 @@ def request(address: str, argv: list[str], timeout: float = 60.0, port: int = cf
     head, nl, body = raw.partition(b"\n")
     if not nl:
         raise ValueError(f"hostd at {address} sent no status line")
-    return int(head), body.decode("utf-8", errors="surrogateescape")
+    rc, _, nerr = head.partition(b" ")
+    n = int(nerr or 0)
+    err, out = body[:n], body[n:]
+    return int(rc), out.decode("utf-8", errors="surrogateescape"), err.decode("utf-8", errors="surrogateescape")

@@ -155,7 +155,12 @@ class HostRuntime:
         self.host = host
         st = lab.state
         self.ns = HostNamespace(host, st.host(host.name), st.logs / f"{host.name}.ns.log")
-        self.sshd = Sshd(host, self.ns, st.host(host.name), st.logs / f"{host.name}.sshd.log", lab.pids)
+        self.guard = None
+        if host.guards_exec:  # execInstalledOnly (8.0 and later): labkit.execguard
+            from .execguard import Guard
+
+            self.guard = Guard(st.host(host.name) / "root", note=lambda text: print(f"{host.name}: {text}", flush=True))
+        self.sshd = Sshd(host, self.ns, st.host(host.name), st.logs / f"{host.name}.sshd.log", lab.pids, self.guard)
         self.hostd = Hostd(host, self, st.commands_log(host.name))
         self.api: subprocess.Popen | None = None
         self.ssh_lock = threading.Lock()
@@ -257,6 +262,8 @@ class HostRuntime:
         self.hostd.stop()
         self.ssh_stop()
         self.ns.kill_all()
+        if self.guard is not None:
+            self.guard.stop()
         self.lab.pids.forget(f"{self.host.name}-ns")
 
 

@@ -24,7 +24,7 @@ BUSYBOX = Path("/bin/busybox")
 HOST_FILES = LAB_DIR / "host"
 PATCH_FORMAT = 1
 
-# BusyBox applets an ESXi 5.x-8.0 shell has (intersected with what Debian's BusyBox offers).
+# BusyBox applets an ESXi 5.x-9.0 shell has (intersected with what Debian's BusyBox offers).
 _ESXI_APPLET_WORDS = """
 [ [[ ash awk basename cat chgrp chmod chown chvt clear cmp cp crond cut date dd diff dirname
 dnsdomainname du echo egrep env expr false fdisk fgrep find getty grep gunzip gzip head hexdump
@@ -53,6 +53,7 @@ BUILD_DATES = {
     6: "Jan 25 2020 02:30:41",
     7: "Aug 10 2022 21:02:36",
     8: "Apr 25 2023 09:30:13",
+    9: "Jun 17 2025 10:12:44",
 }
 
 
@@ -216,22 +217,28 @@ def build_root(host: Host, root: Path) -> None:
     for name in sorted(applets):
         os.symlink("busybox", root / "bin" / name)
     addr = {"HOSTD_ADDR": host.address, "HOSTD_PORT": str(HOSTD_PORT)}
+    py = host.python_stand_in
+    python_df = host.vtuple[:2] == (6, 5) and py is not None  # 6.5's df is a Python script
     for prog, where in (("vim-cmd", "bin"), ("vmware", "bin"), ("df", "bin"), ("esxcli", "sbin")):
-        _write(root / where / prog, _template("hostd-client", PROG=prog, **addr), 0o755)
+        name = ".lab-df" if prog == "df" and python_df else prog
+        _write(root / where / name, _template("hostd-client", PROG=prog, **addr), 0o755)
+    if python_df:
+        _write(root / "bin" / "df", _template("df-python", PYTHON=py[1]), 0o755)
     _write(root / "bin" / ".lab-login", _template("lab-login", **addr), 0o755)
     _write(
         root / "bin" / "uname",
         _template("uname", RELEASE=host.version, BUILD=str(host.build), BUILD_DATE=BUILD_DATES[host.vtuple[0]]),
         0o755,
     )
-    py = host.python_stand_in
     if py:
-        version, path = py
-        _write(
-            root / path.lstrip("/"),
-            _template("python", PY_VERSION=version, PY_VERSION_REDIRECT=">&2" if version.startswith("2.") else ""),
-            0o755,
+        stand_in = _template(
+            "python",
+            PY_VERSION=py[0],
+            PY_VERSION_REDIRECT=">&2" if py[0].startswith("2.") else "",
+            LAB_DF="/bin/.lab-df" if python_df else "",
         )
+        for path in host.python_paths:
+            _write(root / path.lstrip("/"), stand_in, 0o755)
     ps1 = r"\w # " if host.vtuple[0] == 5 else r"[\u@\h:\w] "
     _write(root / "etc" / "profile", _template("profile", VERSION=host.version, PS1=ps1))
     from .formats import LOGIN_BANNER

@@ -269,8 +269,9 @@ class HostNamespace:
 class Sshd:
     """TSM-SSH of one host: a real sshd listening on <address>:22 while the service runs."""
 
-    def __init__(self, host: Host, ns: HostNamespace, hostdir: Path, log: Path, pids) -> None:
+    def __init__(self, host: Host, ns: HostNamespace, hostdir: Path, log: Path, pids, guard=None) -> None:
         self.host = host
+        self.guard = guard  # a labkit.execguard.Guard (execInstalledOnly) or None
         self.ns = ns
         self.config = hostdir / "sshd_config"
         self.log = log
@@ -288,14 +289,21 @@ class Sshd:
     def start(self, timeout: float = 10.0) -> None:
         if self.running():
             return
-        with open(self.log, "ab") as err:
-            self.proc = subprocess.Popen(
-                self.ns.nsenter([SSHD, "-D", "-e", "-f", str(self.config)]),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                start_new_session=True,
-            )
+        preexec, keep = self.guard.preexec() if self.guard else (None, None)
+        try:
+            with open(self.log, "ab") as err:
+                self.proc = subprocess.Popen(
+                    self.ns.nsenter([SSHD, "-D", "-e", "-f", str(self.config)]),
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    start_new_session=True,
+                    preexec_fn=preexec,  # noqa: PLW1509 - installs the execInstalledOnly filter
+                    pass_fds=(keep.fileno(),) if keep else (),
+                )
+        finally:
+            if keep:
+                keep.close()
         self.pids.record(self.key, self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -120,7 +120,7 @@ def test_upgrade_and_registration(lab):
         " me.vmx' && vim-cmd solo/registervm '[datastore1] upgrade me/upgrade me.vmx'",
     )
     vmid = int(r.stdout.splitlines()[0])
-    assert vmid > 496 and "AlreadyExists" in r.stdout
+    assert vmid > 260 and "AlreadyExists" in r.stdout
     assert names(lab, H)[vmid] == "upgrade me" and 230 not in names(lab, H)
 
 

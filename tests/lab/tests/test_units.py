@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-import esxi_facts as facts
+import fixture_sources
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,18 +13,29 @@ from labkit import formats as fmt
 from labkit import rootfs
 from labkit.vmxfile import Vmx, escape, new_vmx, unescape
 
+from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import ROOT, load_fixture
+
 pytestmark = pytest.mark.lab
 
 
-# --- the samples are the facts -----------------------------------------------------------------
+# --- the fixtures: listed, and the facts samples among them verbatim in the facts ----------------
 
 
-def test_samples_are_verbatim_in_esxi_facts():
-    text = facts.facts_text_blocks()
+def test_every_fixture_is_listed_in_sources():
+    listed = {fx.id for fx in fixture_sources.table()}
+    present = {f"{p.parent.name}/{p.stem}" for p in ROOT.glob("*/*.txt")}
+    assert listed - present == set()  # every row names a file
+    # every file but the parser tests' own captures says where it comes from
+    assert {f for f in present - listed if not f.endswith("-capture")} == set()
+
+
+def test_facts_samples_are_verbatim_in_esxi_facts():
+    text = fixture_sources.facts_text_blocks()
     if text is None:
-        pytest.skip(f"{facts.FACTS_FILE} is not beside this checkout")
-    missing = [s for s in facts.VERBATIM if s not in text]
-    assert not missing
+        pytest.skip(f"{fixture_sources.FACTS_FILE} is not beside this checkout")
+    samples = [(fx.id, part) for fx in fixture_sources.table() for part in fx.facts_parts()]
+    assert len(samples) >= 10
+    assert [fx_id for fx_id, part in samples if part not in text] == []
 
 
 # --- vmx ---------------------------------------------------------------------------------------
@@ -68,43 +79,75 @@ def test_new_vmx_puts_encoding_first():
 
 
 def test_vmware_and_esxcli_text():
-    assert fmt.vmware(["-v"], "5.5.0", 1331820, 1) == (0, facts.VMWARE_V_55)
-    assert fmt.vmware(["-l"], "7.0.3", 20328353, 3) == (0, facts.VMWARE_L_70)
-    assert fmt.vmware(["-lv"], "6.7.0", 15820472, 3) == (0, facts.VMWARE_LV_67)
-    assert fmt.vmware(["-l"], "5.0.0", 469512, 0) == (0, "VMware ESXi 5.0.0 GA\n")
+    assert fmt.vmware(["-v"], "5.5.0", 1331820, 0) == (0, load_fixture("5.5.0", "vmware-v"))
+    assert fmt.vmware(["-l"], "5.5.0", 1331820, 0) == (0, load_fixture("5.5.0", "vmware-l-ga-capture"))
+    assert fmt.vmware(["-l"], "7.0.3", 20328353, 3) == (0, load_fixture("7.0.3", "vmware-l-capture"))
+    assert fmt.vmware(["-l"], "7.0.0", 15843807, 0) == (0, load_fixture("7.0.0", "vmware-l-ga-capture"))
+    assert fmt.vmware(["-lv"], "6.7.0", 15820472, 3) == (0, load_fixture("6.7.0", "vmware-lv"))
+    assert fmt.vmware(["-lv"], "6.0.0", 2494585, 0) == (0, load_fixture("6.0.0", "vmware-lv-ga-capture"))
     assert fmt.vmware(["-x"], "5.0.0", 469512, 0)[0] == 1
-    assert fmt.esxcli_version("8.0.1", 21495797, 1, 0) == facts.ESXCLI_VERSION_801
-    assert "Patch" not in fmt.esxcli_version("5.5.0", 1331820, 1, 0)
+    assert fmt.esxcli_version("8.0.1", 21495797, 1, 0) == load_fixture("8.0.1", "esxcli-system-version-get")
+    assert fmt.esxcli_version("9.0.0", 24755229, 0, 0) == load_fixture("9.0.0", "esxcli-system-version-get-capture")
+    assert fmt.esxcli_version("8.0.1", 21495797, 1, 0, indent=False) == load_fixture(
+        "8.0.1", "esxcli-system-version-get-noindent-capture"
+    )
+    assert "Patch" not in fmt.esxcli_version("5.5.0", 1331820, 0, 0)
 
 
 def test_getallvms_layout():
     x8 = fmt.Row(1, "x8", "[pve-esx] x8/x8.vmx", "centos9_64Guest", "vmx-20", "")
-    assert fmt.getallvms([x8], []).splitlines(True)[1] == facts.GETALLVMS_ROW_X8
+    assert fmt.getallvms([x8], []) == load_fixture("8.0.1", "vim-cmd-vmsvc-getallvms")
     wide = fmt.Row(1, "Lab-VM-0001", "[ds] a/abcd.vmx", "otherGuest64", "vmx-08", "")
-    assert fmt.getallvms([wide], []).splitlines(True)[0] == facts.GETALLVMS_HEADER
+    assert fmt.getallvms([wide], []) == load_fixture("5.1.0", "vim-cmd-vmsvc-getallvms")
     assert fmt.getallvms([], []) == "Vmid   Name   File   Guest OS   Version   Annotation\n"
     rows = [fmt.Row(v, f"s{v}", f"[d] s{v}/s{v}.vmx", "otherGuest", "vmx-08", "") for v in (80, 96, 112, 128, 144)]
     listed = [int(line.split()[0]) for line in fmt.getallvms(rows, [], "string").splitlines()[1:]]
-    assert listed == facts.STRING_ORDER
+    assert listed == [112, 128, 144, 80, 96]
     out = fmt.getallvms(rows, [16])
-    assert out.startswith(facts.SKIPPING_INVALID + "\n")
+    assert out.startswith("Skipping invalid VM '16'\nVmid ")
+    assert fmt.getallvms([x8], [], trailing_blanks=True).splitlines()[1].endswith("vmx-20    ")
 
 
-def test_not_found_per_version():
-    assert fmt.not_found("2", (6, 7, 0)) == facts.NOT_FOUND_67
+def test_vmodl_line_ends_per_release():
+    assert fmt.not_found("2", (6, 7, 0)) == load_fixture("6.7.0", "vim-cmd-vmsvc-power.getstate-notfound-capture")
     assert fmt.not_found("2", (5, 5, 0)).splitlines()[1] == "   dynamicType = <unset>,"
     lines_50 = fmt.not_found("2", (5, 0, 0)).splitlines()
     assert lines_50[1] == "   dynamicType = <unset>, "
-    assert all(line.endswith(", ") for line in lines_50[1:-1])
+    assert all(line.endswith(", ") for line in lines_50[1:-1])  # 5.0: the last field too
+    lines_90 = fmt.not_found("2", (9, 0, 0)).splitlines()  # 9.0: ", " but the last field
+    assert all(line.endswith(", ") for line in lines_90[1:-2]) and lines_90[-2].endswith('"2""')
+    assert fmt.not_found("2", fmt.Dialect((6, 7, 0), "comma-blank")).splitlines()[1].endswith(", ")
+    assert fmt.not_found("2", fmt.Dialect((9, 0, 0), "comma")).splitlines()[1].endswith("null,")
 
 
 def test_power_failures_per_version():
-    assert fmt.power_failed("on", "poweredOn", "poweredOn", (6, 0, 0)) == "Powering on VM:\nPower on failed\n"
+    assert fmt.power_failed("on", "poweredOn", "poweredOn", (6, 0, 0)) == load_fixture(
+        "6.0.0", "vim-cmd-vmsvc-power.on-invalidstate"
+    )
     assert fmt.power_failed("off", "poweredOff", "poweredOff", (6, 5, 0)) == "Powering off VM:\nPower off failed\n"
     for v in ((5, 1, 0), (6, 7, 0), (8, 0, 1)):
         text = fmt.power_failed("on", "poweredOn", "poweredOn", v)
-        assert "(vim.fault.InvalidPowerState) {" in text and 'existingState = "poweredOn"' in text
-        assert facts.INVALID_POWER_STATE_MSG in text
+        assert text.startswith("Powering on VM:\n(vim.fault.InvalidPowerState) {\n")
+        assert 'msg = "The attempted operation cannot be performed in the current state (Powered On)."' in text
+    assert fmt.power_failed("on", "poweredOn", "poweredOn", (9, 0, 0)) == load_fixture(
+        "9.0.0", "vim-cmd-vmsvc-power.on-invalidstate"
+    )
+    assert fmt.power_on_config_fault((9, 0, 0)) == load_fixture("9.0.0", "vim-cmd-vmsvc-power.on-failed-capture")
+    assert fmt.power_failed("reset", "poweredOn", "poweredOff", (9, 0, 0)).startswith(
+        "Reset failed: (vim.fault.InvalidPowerState) {\n"
+    )
+
+
+def test_transient_texts_are_the_captures():
+    for kind, release, name in (
+        ("ssl", "6.7.0", "ssl"),
+        ("reset", "6.7.0", "reset"),
+        ("localhost", "6.0.0", "localhost"),
+        ("bad_alloc", "6.5.0", "badalloc"),
+    ):
+        rc, out, err = fmt.TRANSIENT[kind]
+        assert out + err == load_fixture(release, f"vim-cmd-transient-{name}-capture")
+        assert rc == (134 if kind == "bad_alloc" else 1)
 
 
 # --- config --------------------------------------------------------------------------------------
@@ -121,7 +164,7 @@ def test_config_defaults_and_addresses():
     )
     a, b = lab.hosts
     assert (a.address, b.address) == ("127.0.10.1", "127.0.10.2")
-    assert (a.build, a.update, b.build, b.update) == (1331820, 1, 21495797, 1)
+    assert (a.build, a.update, b.build, b.update) == (1331820, 0, 21495797, 1)  # 1331820: 5.5 GA
     assert [vm.vmid for vm in a.vms] == [1, 2]
     assert a.vms[0].hardware_version == 10 and b.vms[0].hardware_version == 20
     assert [(vm.inventory_name, vm.address) for _, vm in lab.guests()] == [
@@ -130,6 +173,26 @@ def test_config_defaults_and_addresses():
     ]
     assert a.vms[0].path == "Lab VM 1/Lab VM 1.vmx"
     assert cfgmod.normalise(__import__("json").loads(lab.to_json())) == lab
+
+
+def test_clustered_hosts_get_vcls_system_vms():
+    lab = cfgmod.normalise(
+        {
+            "hosts": [
+                {"name": "c", "version": "9.0.0", "clustered": 2, "vms": [{"name": "x", "vmid": 1698}]},
+                {"name": "d", "version": "7.0.3", "clustered": True},
+            ]
+        }
+    )
+    c, d = lab.hosts
+    vcls = cfgmod.system_vms(c)
+    assert [vm.vmid for vm in vcls] == [1699, 1700] and cfgmod.system_vms(c) == vcls  # stable names
+    assert all(vm.path == f"/var/run/crx/infra/{vm.name}/{vm.name}.vmx" and vm.datastore == "" for vm in vcls)
+    assert [vm.hardware_version for vm in vcls + cfgmod.system_vms(d)] == [21, 21, 19]  # never above hw_max
+    assert [vm.name for vm in c.vms] == ["x"]  # not part of the config (nor of config.json)
+    assert cfgmod.normalise(__import__("json").loads(lab.to_json())) == lab
+    assert cfgmod.normalise({"hosts": [{"name": "e", "version": "8.0.0"}]}).hosts[0].guards_exec is True
+    assert cfgmod.normalise({"hosts": [{"name": "e", "version": "7.0.3"}]}).hosts[0].guards_exec is False
 
 
 @pytest.mark.parametrize(
@@ -150,6 +213,13 @@ def test_config_defaults_and_addresses():
             {"hosts": [{"name": "a", "version": "5.5.0", "vms": [{"name": "x", "datastore": "nope"}]}]},
             "not a datastore",
         ),
+        ({"hosts": [{"name": "a", "version": "7.0.0", "clustered": True}]}, "vCLS system VMs exist from ESXi 7.0 U1"),
+        ({"hosts": [{"name": "a", "version": "9.0.0", "vmodl_line_end": "semicolon"}]}, "vmodl_line_end"),
+        (
+            {"hosts": [{"name": "a", "version": "9.0.0", "faults": {"vim_cmd_transient": [{"kind": "flaky"}]}}]},
+            "vim_cmd_transient",
+        ),
+        ({"hosts": [{"name": "a", "version": "9.0.0", "faults": {"power_on_fails": ["nope"]}}]}, "no VM 'nope'"),
     ],
 )
 def test_config_errors_name_the_problem(bad, message):
