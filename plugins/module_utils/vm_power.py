@@ -218,8 +218,7 @@ def interpret_power(stdout, vmid, state, timeout, force):
             )
         failure = next((parse_fault(text) for _op, text in ops if parse_fault(text)), None)
         raise PowerError(
-            "VM %s is %s, not %s%s"
-            % (vmid, after, _TARGET[state], ": " + describe_fault(failure) if failure else ""),
+            "VM %s is %s, not %s%s" % (vmid, after, _TARGET[state], ": " + describe_fault(failure) if failure else ""),
             result,
         )
     if state == "poweredon" and "timeout" in by_name:

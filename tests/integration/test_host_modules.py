@@ -1,4 +1,4 @@
-"""The SSH host modules on the lab: ESXi 5.0, 5.5, 6.7 and 8.0, check -> apply -> idempotent.
+"""The SSH host modules on the lab: ESXi 5.0, 5.5, 6.7, 8.0 and 9.0 (clustered), check -> apply -> idempotent.
 
 Every module runs through the real `ansible-playbook` over real SSH to the lab's hosts; the lab's
 log of SSH commands is the witness for round trips.
@@ -18,14 +18,15 @@ pytestmark = pytest.mark.lab
 
 HOSTILE = 'Lab "VM" $(touch /tmp/pwned); 1'
 CANARY = Path("/tmp/pwned")
-RELEASES = {"e50": "5.0.0", "e55": "5.5.0", "e67": "6.7.0", "e80": "8.0.1"}
+RELEASES = {"e50": "5.0.0", "e55": "5.5.0", "e67": "6.7.0", "e80": "8.0.1", "e90": "9.0.0"}
 
 
 def _config():
     hosts = []
     for name, version in RELEASES.items():
         vms = [{"name": "vm-a", "guest": "none", "power": "on", "hardware_version": 8 if name == "e50" else 10}]
-        hosts.append({"name": name, "version": version, "ssh": True, "vms": vms})
+        # 9.0 in a vCenter cluster: its getallvms lists a vCLS system VM too
+        hosts.append({"name": name, "version": version, "ssh": True, "vms": vms, "clustered": name == "e90"})
     hosts[2]["vms"] += [
         {"name": HOSTILE, "guest": "none", "power": "on", "annotation": "line one\nline two\n\n12 not a vmid"},
         {"name": "old hw", "guest": "none", "power": "off", "hardware_version": 8},

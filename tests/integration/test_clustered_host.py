@@ -1,0 +1,101 @@
+"""The enable-nesting playbook on an ESXi 9.0 host of a vCenter cluster (esxi-facts "Corrections").
+
+Such a host lists a vCLS system VM with an empty datastore and an absolute path; host_info used to
+fail on that row, so nothing worked there. The VMs are named by patterns and `all`, which must
+never pick the vCLS VM; the lab's log of SSH commands shows what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from vsphere_lab import hostd, lab_up
+
+pytestmark = pytest.mark.lab
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "playbooks" / "enable-nesting.yml"
+CONFIG = {
+    "lab": {"ready_timeout": 120},
+    "hosts": [
+        {
+            "name": "e90",
+            "version": "9.0.0",
+            "ssh": True,
+            "clustered": True,
+            "vms": [
+                {"name": "ci-runner-1", "guest": "none", "power": "on"},
+                {"name": "ci-runner-2", "guest": "none", "power": "off"},
+                {"name": "db", "guest": "none", "power": "on", "vmx": {"vhv.enable": "TRUE"}},
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with lab_up(CONFIG, tmp_path_factory.mktemp("clustered-lab")) as running:
+        yield running
+
+
+def run_playbook(lab, tmp_path, wanted):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    extra = tmp_path / "vms.yml"
+    extra.write_text(
+        yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {"e90": {"nestedvirt_vms": wanted}}}}}})
+    )
+    env = dict(
+        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home")
+    )
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory), "-i", str(extra)]
+    argv += [str(PLAYBOOK), "-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false"]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=300)
+
+
+def commands(lab):
+    log = lab.state.logs / "e90.commands.jsonl"
+    return [json.loads(line)["command"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def system_vm(lab):
+    """hostd's view of the host's vCLS VM."""
+    rc, out = hostd.request(lab.address("e90"), ["lab", "status"], timeout=30)
+    assert rc == 0, out
+    (vm,) = [vm for vm in json.loads(out)["vms"] if vm["system"]]
+    return vm
+
+
+def test_host_info_lists_the_vcls_vm_as_a_system_vm(lab, tmp_path):
+    run = lab.playbook("e90", [{"name": "facts", "nestedvirt.esxi.host_info": {}}], tmp_path=tmp_path)
+    assert run.rc == 0, run.output
+    facts = run["facts"]["host"]
+    assert (facts["version"], facts["update"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
+    (system,) = [vm for vm in facts["vms"] if vm["system"]]
+    assert system["name"].startswith("vCLS-") and system["datastore"] == ""
+    assert system["vmx_path"] == "/var/run/crx/infra/%s/%s.vmx" % (system["name"], system["name"])
+    assert system["power_state"] == "poweredOn" and "virtualHW.version" in system["vmx"]
+
+
+def test_patterns_and_all_change_exactly_the_vms_that_need_it_never_vcls(lab, tmp_path):
+    system = system_vm(lab)
+    before = len(commands(lab))
+    first = run_playbook(lab, tmp_path / "pattern", ["ci-runner-*"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    for name, power in (("ci-runner-1", "poweredOn"), ("ci-runner-2", "poweredOff")):
+        vm = lab.vm("e90", name)
+        assert vm["nested_hv_enabled"] and vm["power"] == power
+    again = run_playbook(lab, tmp_path / "all", ["all"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+    sent = commands(lab)[before:]
+    assert not any(system["name"] in command or "id=%s\n" % system["vmid"] in command for command in sent)
+    after = system_vm(lab)
+    assert after["power"] == "poweredOn" and not after["nested_hv_enabled"]
+    assert lab.vm("e90", "db")["power"] == "poweredOn"  # already enabled: never power-cycled
