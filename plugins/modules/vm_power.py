@@ -18,6 +18,11 @@ description:
     for VMware Tools to report an address, in short naps, instead of the controller polling.
   - A VM already in the wanted state gets no power command and the task reports no change.
   - Returns the state before and after, so a play can put the VM back as it found it.
+  - A power-on that fails reports ESXi's own messages (for example C(This host does not support
+    AMD-V.)); a power-on that reports a failure is followed by reading the state again, since
+    ESXi can report a failure while the VM did power on. A vim-cmd call that fails in a way that
+    passes (hostd's login failing, a vim-cmd crash, C(Connect to localhost failed)) is made once
+    more on the host, in the same round trip.
   - Runs as an action plugin sending only BusyBox sh; works on free-license hosts.
 author:
   - nestedvirt.esxi maintainers (@nestedvirt)
