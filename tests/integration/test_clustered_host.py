@@ -8,19 +8,12 @@ never pick the vCLS VM; the lab's log of SSH commands shows what was sent.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
-from vsphere_lab import hostd, lab_up
+from vsphere_lab import enable_nesting, hostd, lab_up
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = ROOT / "playbooks" / "enable-nesting.yml"
 CONFIG = {
     "lab": {"ready_timeout": 120},
     "hosts": [
@@ -46,17 +39,7 @@ def lab(tmp_path_factory):
 
 
 def run_playbook(lab, tmp_path, wanted):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    extra = tmp_path / "vms.yml"
-    extra.write_text(
-        yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {"e90": {"nestedvirt_vms": wanted}}}}}})
-    )
-    env = dict(
-        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home")
-    )
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory), "-i", str(extra)]
-    argv += [str(PLAYBOOK), "-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false"]
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=300)
+    return enable_nesting(lab, tmp_path, "e90", wanted)
 
 
 def commands(lab):

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
-from vsphere_lab import esxilab, lab_up
+from vsphere_lab import enable_nesting, esxilab, lab_up
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = ROOT / "playbooks" / "enable-nesting.yml"
 CONFIG = {
     "lab": {"ready_timeout": 120},
     "hosts": [
@@ -30,35 +22,7 @@ def lab(tmp_path_factory):
 
 
 def run_playbook(lab, tmp_path):
-    """The playbook with the VM listed by name (guest: none: no address to wait for, nothing to verify)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    extra = tmp_path / "by-name.yml"
-    extra.write_text(
-        yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {"e67": {"nestedvirt_vms": ["victim"]}}}}}})
-    )
-    env = dict(
-        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home")
-    )
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(lab.inventory),
-            "-i",
-            str(extra),
-            str(PLAYBOOK),
-            "-e",
-            "enable_nesting_wait_for_ip=false",
-            "-e",
-            "enable_nesting_verify=false",
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return enable_nesting(lab, tmp_path, "e67", ["victim"])
 
 
 def test_full_datastore_keeps_the_vm_on_and_the_next_run_completes(lab, tmp_path):

@@ -215,3 +215,24 @@ def port_open(address: str, port: int = 22, timeout: float = 1.0) -> bool:
         return True
     except OSError:
         return False
+
+
+ENABLE_NESTING = ROOT / "playbooks" / "enable-nesting.yml"
+
+
+def enable_nesting(lab, tmp_path, host, vms, timeout=300):
+    """The enable-nesting playbook with ``vms`` (names, patterns or all) listed on ESXi ``host``.
+
+    The VMs have no guest OS (guest: none): no address to wait for, nothing to verify inside.
+    """
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    extra = tmp_path / "vms.yml"
+    extra.write_text(yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {host: {"nestedvirt_vms": vms}}}}}}))
+    env = dict(
+        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home")
+    )
+    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(lab.inventory), "-i", str(extra), str(ENABLE_NESTING)]
+    argv += ["-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false"]
+    return subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
