@@ -89,9 +89,9 @@ host:
     vms:
       description:
         - Every registered VM, in the order the host lists them.
-        - C(system) is true for a VM outside every datastore (C([] /var/run/crx/...), the vCLS VMs a
-          vCenter cluster runs on its hosts): such a VM never matches a pattern or C(all) in the
-          playbook's C(nestedvirt_vms), only its exact name.
+        - C(system) is true for a VM outside every datastore, such as the vCLS VMs a vCenter cluster
+          runs on its hosts (path C([] /var/run/crx/...)). Such a VM never matches a pattern or C(all)
+          in the playbook's C(nestedvirt_vms), only its exact name.
         - C(restart_pending) is true when the VM's directory holds the restart marker, left when a run
           powered the VM off to change it and was interrupted before powering it on (see the
           O(nestedvirt.esxi.vm_power#module:restart_marker) option).
