@@ -286,6 +286,13 @@ def slug(text: str) -> str:
     return s or "vm"
 
 
+def _check_regex(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
 def _faults(raw: Any, where: str) -> Faults:
     if raw is None:
         return Faults()
@@ -304,10 +311,7 @@ def _faults(raw: Any, where: str) -> Faults:
         )
         if rule.at not in ("start", "end"):
             raise ConfigError(f"{w}.at: start or end, got {rule.at!r}")
-        try:
-            re.compile(rule.pattern)
-        except re.error as e:
-            raise ConfigError(f"{w}.pattern: {e}") from None
+        _check_regex(rule.pattern, w + ".pattern")
         drops.append(rule)
     vanish = []
     for i, r in enumerate(d.get("vanish") or []):
@@ -337,10 +341,7 @@ def _faults(raw: Any, where: str) -> Faults:
         rule = TransientRule(kind=str(r.get("kind", "")), times=times, pattern=str(r.get("pattern", "")))
         if rule.kind not in TRANSIENT_KINDS:
             raise ConfigError(f"{w}.kind: one of {', '.join(TRANSIENT_KINDS)}, got {rule.kind!r}")
-        try:
-            re.compile(rule.pattern)
-        except re.error as e:
-            raise ConfigError(f"{w}.pattern: {e}") from None
+        _check_regex(rule.pattern, w + ".pattern")
         transient.append(rule)
     return Faults(drop_ssh=drops, vanish=vanish, vim_cmd_transient=transient, **datastores, **power)
 
