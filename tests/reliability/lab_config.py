@@ -93,10 +93,13 @@ LAB_CONFIG = {
             "vms": [_vm("vm50", "on", hardware_version=8)],
         },
         {
-            # Its vmx and vim-cmd answer are garbled on purpose by the malformed-output cases.
+            # Its vmx and vim-cmd answer are garbled on purpose by the malformed-output cases,
+            # through a wrapper script around vim-cmd: like an admin's own wrapper on a real 8.0
+            # host, that runs only with execInstalledOnly turned off.
             "name": "rbad",
             "version": "8.0.1",
             "ssh": True,
+            "exec_installed_only": False,
             "vms": [_vm("victim", "on"), _vm("other", "on")],
         },
         {
