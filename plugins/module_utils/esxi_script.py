@@ -57,8 +57,12 @@ VIM_CMD_FUNCTION = "\n".join(
 
 def host_script(*lines):
     """A script for the ESXi host: its lines, after the vim_cmd function that the lines call
-    instead of vim-cmd, so that every vim-cmd call survives one transient failure."""
-    return script(VIM_CMD_FUNCTION, *lines)
+    instead of vim-cmd, so that every vim-cmd call survives one transient failure.
+
+    A dropped connection does not stop it half-way (SIGHUP and SIGPIPE are ignored; output to a
+    closed connection is lost, the work is done): the command the controller sends again after
+    reconnecting then finds that work done (a VM already off, a file already written)."""
+    return script("trap '' HUP PIPE", VIM_CMD_FUNCTION, *lines)
 
 
 def mark(name, arg=None):

@@ -13,7 +13,9 @@ A writer that finds the lock waits on the host, in short naps within the same co
 extra round trip), up to a bounded time. It never breaks a lock: a lock whose holder's process
 is gone from the host, or that is older than a threshold, or that has no owner file after the
 whole wait (a run killed while taking it), and is still the same a nap later, is reported as
-stale, with the exact command that removes it, and nothing is written.
+stale, with the exact command that removes it, and nothing is written. The one exception is a
+lock this very controller process left when its connection dropped (same controller and pid,
+the host-side holder gone): the command sent again after the reconnect takes it back.
 
 Only applets every ESXi release has: mkdir, rm, cat, date, sleep, and ash's ``kill`` builtin
 (``kill -0`` asks whether a process exists).
@@ -77,6 +79,7 @@ def acquire_lines(path, fail, owner=None, wait=DEFAULT_WAIT, stale_after=DEFAULT
     """
     owner = dict(owner or controller_owner())
     record = "; ".join("echo %s" % quote("%s=%s" % (key, _clean(owner.get(key)))) for key in OWNER_KEYS[:2])
+    ours = quote("%s:%s" % (_clean(owner.get("controller")), _clean(owner.get("controller_pid"))))
     return [
         "lock=%s" % quote(lock_path(path)),
         "lock_held=",
@@ -86,10 +89,11 @@ def acquire_lines(path, fail, owner=None, wait=DEFAULT_WAIT, stale_after=DEFAULT
         "lock_rechecks=0",
         # Sets lock_pid and lock_started from the owner file (empty when missing or not numbers).
         "lock_owner() {",
-        "  lock_pid=; lock_started=",
+        "  lock_pid=; lock_started=; lock_by=; lock_by_pid=",
         '  if [ -f "$lock/owner" ]; then',
         "    while IFS='=' read -r lock_k lock_v; do",
-        '      case "$lock_k" in host_pid) lock_pid=$lock_v;; started) lock_started=$lock_v;; esac',
+        '      case "$lock_k" in host_pid) lock_pid=$lock_v;; started) lock_started=$lock_v;; '
+        "controller) lock_by=$lock_v;; controller_pid) lock_by_pid=$lock_v;; esac",
         '    done < "$lock/owner"',
         "  fi",
         '  case "$lock_pid" in ""|*[!0-9]*) lock_pid=;; esac',
@@ -112,6 +116,8 @@ def acquire_lines(path, fail, owner=None, wait=DEFAULT_WAIT, stale_after=DEFAULT
         "  lock_owner",
         "  lock_why=",
         '  if [ -n "$lock_pid" ] && ! kill -0 "$lock_pid" 2>/dev/null; then lock_why=gone',
+        # Left by this controller process itself, whose connection dropped while it held it.
+        '    if [ "$lock_by:$lock_by_pid" = %s ]; then rm -rf -- "$lock"; continue; fi' % ours,
         '  elif [ -n "$lock_started" ] && [ $((lock_now - lock_started)) -ge %d ]; then lock_why=old'
         % int(stale_after),
         '  elif [ "$lock_now" -gt "$lock_deadline" ]; then',

@@ -6,11 +6,20 @@
 ESXi has no usable Python on most releases, so these plugins run on the controller and send
 plain sh, as ``raw`` does: the inventory's SSH settings (keys, jump hosts, ControlPersist) apply
 and nothing is installed on the host.
+
+A dropped connection is not the end of a task: every command these plugins send can be sent
+again (reads; power commands that read the state first; writes that find their own content in
+place, take back their own lock and still reload), so after a drop the command is sent again on
+a new connection, a bounded number of times within a bounded time (RECONNECT_DELAYS). Only a
+host that stays unreachable fails the task, and then the restart marker lets the next run finish.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import contextlib
+import time
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
@@ -27,6 +36,9 @@ SSH_HINT = (
     "nestedvirt.esxi.ssh_service, or at the console (DCUI: Troubleshooting Options > Enable SSH)"
 )
 
+# Seconds before each new try after a dropped connection: five more tries within 30 s.
+RECONNECT_DELAYS = (1, 2, 4, 8, 15)
+
 
 class EsxiShellAction(ActionBase):
     TRANSFERS_FILES = False
@@ -34,15 +46,38 @@ class EsxiShellAction(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    reconnects = 0  # new connections this task needed after drops (reported by the plugins)
+
     def run_sh(self, command, stdin=None):
-        """Run one command on the host: one round trip. Returns dict(rc, stdout, stderr)."""
-        try:
-            # sudoable=False: no become wrapper and no pty, so bytes arrive exactly as sent.
-            outcome = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
-        except AnsibleConnectionFailure as error:
-            # from None: the hint is added to the message, not shown as a second, repeated error
-            raise AnsibleConnectionFailure(error.message + SSH_HINT) from None
-        return dict(rc=outcome["rc"], stdout=outcome["stdout"], stderr=outcome["stderr"])
+        """Run one command on the host: one round trip (more after a dropped connection).
+        Returns dict(rc, stdout, stderr)."""
+        waited, error = 0, None
+        for delay in (0,) + RECONNECT_DELAYS:
+            if delay:
+                self._display.warning(
+                    "the connection to %s dropped (%s); sending the command again in %d s"
+                    % (self._play_context.remote_addr, error.message.splitlines()[0][:200], delay)
+                )
+                time.sleep(delay)
+                waited += delay
+                self._reconnect()
+            try:
+                # sudoable=False: no become wrapper and no pty, so bytes arrive exactly as sent.
+                outcome = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
+                return dict(rc=outcome["rc"], stdout=outcome["stdout"], stderr=outcome["stderr"])
+            except AnsibleConnectionFailure as failure:
+                error = failure
+        # from None: the hint is added to the message, not shown as a second, repeated error
+        raise AnsibleConnectionFailure(
+            "%s (sent %d times within %d s)%s" % (error.message, len(RECONNECT_DELAYS) + 1, waited, SSH_HINT)
+        ) from None
+
+    def _reconnect(self):
+        """Drop what is left of the old connection (a dead ControlPersist master) before a new try."""
+        self.reconnects += 1
+        # A connection already gone may fail to reset; the next try decides.
+        with contextlib.suppress(Exception):
+            self._connection.reset()
 
     def host_facts(self, task_vars):
         """Facts of the host this task talks to, as nestedvirt.esxi.host_info left them (or None)."""

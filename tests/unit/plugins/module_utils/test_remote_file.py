@@ -114,12 +114,9 @@ def test_write_with_no_answer_is_reported_as_old_or_new_never_partial():
         parse_write("/f", "", 255, "Connection reset by peer")
 
 
-def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains_it(busybox_bin, busybox_sh, tmp_path):
-    path = tmp_path / "vm.vmx"
-    path.write_text(OLD)
-    found = read(busybox_sh, path)
-    big = NEW + "".join('pad%d = "%s"\n' % (i, "x" * 60) for i in range(2000))
-    command, stdin = write_command(found, big, "interrupted")
+def _killed_write(busybox_bin, path, found, big, owner=None):
+    """Start the write of ``big`` and kill it (every process of its session) half-way."""
+    command, stdin = write_command(found, big, "interrupted", owner=owner)
     process = subprocess.Popen(
         [str(busybox_bin / "sh"), "-c", command],
         stdin=subprocess.PIPE,
@@ -129,7 +126,7 @@ def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains
     )
     process.stdin.write(stdin[: len(stdin) // 2])
     process.stdin.flush()
-    temp = tmp_path / (".vm.vmx" + ".nestedvirt-tmp.interrupted")
+    temp = path.parent / (".vm.vmx" + ".nestedvirt-tmp.interrupted")
     deadline = time.monotonic() + 10
     while (not temp.exists() or temp.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -138,6 +135,18 @@ def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains
     process.stdin.close()
     assert path.read_text() == OLD
     assert temp.exists() and 0 < temp.stat().st_size < len(stdin)
+    return command, stdin
+
+
+BIG = NEW + "".join('pad%d = "%s"\n' % (i, "x" * 60) for i in range(2000))
+
+
+def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains_it(busybox_bin, busybox_sh, tmp_path):
+    path = tmp_path / "vm.vmx"
+    path.write_text(OLD)
+    big = BIG
+    # Another run (another controller process) was killed while writing.
+    _killed_write(busybox_bin, path, read(busybox_sh, path), big, owner={"controller": "ctl", "controller_pid": "1"})
 
     # The lock of the killed run is reported, never broken silently ...
     with pytest.raises(RemoteFileError, match="stale lock from a run that was killed") as error:
@@ -151,6 +160,22 @@ def test_killed_write_leaves_the_old_file_a_stale_lock_and_the_next_run_explains
     write(busybox_sh, read(busybox_sh, path), big)
     assert path.read_text() == big
     assert [p.name for p in tmp_path.iterdir()] == ["vm.vmx"]
+
+
+def test_a_write_sent_again_after_a_drop_takes_back_its_own_lock_and_completes(busybox_bin, busybox_sh, tmp_path):
+    # This controller process lost its session half-way through the write; the command it sends
+    # again after reconnecting finds its own stale lock (its holder gone), takes it and completes.
+    path = tmp_path / "vm.vmx"
+    path.write_text(OLD)
+    command, stdin = _killed_write(busybox_bin, path, read(busybox_sh, path), BIG)
+    answer = busybox_sh(command, stdin)
+    parse_write(str(path), answer.stdout.decode(), answer.returncode, answer.stderr.decode())
+    assert path.read_text() == BIG
+    assert [p.name for p in tmp_path.iterdir()] == ["vm.vmx"]
+    # Sent once more (the answer was lost too): the file holds the new content, success again.
+    answer = busybox_sh(command, stdin)
+    parse_write(str(path), answer.stdout.decode(), answer.returncode, answer.stderr.decode())
+    assert path.read_text() == BIG
 
 
 def test_a_dropped_connection_does_not_stop_the_write_half_way(busybox_bin, busybox_sh, tmp_path):
