@@ -18,6 +18,7 @@ import time
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
     RemoteFileError,
     parse_read,
@@ -31,8 +32,10 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_config import (
     hardware_version,
     keys_needing_hardware_9,
     parse_read_vm,
+    parse_reload_vm,
     parse_write_vm,
     read_vm_command,
+    reload_vm_command,
     write_vm_command,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
@@ -74,14 +77,19 @@ class ActionModule(EsxiShellAction):
                 except RemoteFileError as error:
                     if error.reason != "changed" or attempt == WRITE_ATTEMPTS:
                         raise
-        except (VmxError, RemoteFileError, VmConfigError) as error:
+            # hostd holds an older copy than the file (host_info's hostd_stale): a write reloads
+            # anyway; a file already as wanted is reloaded on its own.
+            reload_only = vm is not None and args["reload"] and not plan.changed
+            if reload_only and not self._task.check_mode:
+                parse_reload_vm(vm=vm, **self.run_sh(reload_vm_command(vm)))
+        except (VmxError, RemoteFileError, VmConfigError, EsxiOutputError) as error:
             # The one place errors become a failed result; a VmxError may carry a machine-readable
             # reason (vmx_syntax_error ...) and details (the offending lines).
             fields = dict(error.details, reason=error.reason) if isinstance(error, VmxError) and error.reason else {}
             raise AnsibleActionFail(str(error), result=fields) from error
 
         result.update(
-            changed=plan.changed or result.get("changed", False),
+            changed=plan.changed or reload_only or result.get("changed", False),
             path=path,
             values=plan.values,
             duplicates_removed=plan.duplicates_removed,
@@ -96,7 +104,7 @@ class ActionModule(EsxiShellAction):
                     % (path, key, len(found), ", ".join(str(item["line"]) for item in found), found[0]["line"])
                 )
         if vm is not None:
-            result.update(vmid=vm["vmid"], reloaded=plan.changed and not self._task.check_mode)
+            result.update(vmid=vm["vmid"], reloaded=(plan.changed or reload_only) and not self._task.check_mode)
         if backup_file:
             result["backup_file"] = backup_file
         if self._task.diff and plan.changed:

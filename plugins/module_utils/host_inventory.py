@@ -4,8 +4,9 @@
 """host_info: everything the collection needs to know about an ESXi host, in one round trip.
 
 The script prints the release, which Python the host has, /etc/vmware/config, getallvms, and
-for every VM the lines of its summary that matter plus its nesting keys read from the .vmx.
-``build_host_facts`` turns that into facts; a truncated answer is an error, never a guess.
+for every VM the lines of its summary that matter, its nesting keys read from the .vmx and the
+same settings as hostd holds them (get.config). ``build_host_facts`` turns that into facts; a
+truncated answer is an error, never a guess.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,6 +54,10 @@ MIN_HARDWARE_VERSION = 9
 # pattern names exactly those two; the tab stands in it literally for BusyBox grep -E.
 _KEYS_PATTERN = "^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS)
 _SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
+# hostd's copy of the settings the collection manages (ConfigInfo, vSphere 5.1 and later), and
+# the .vmx key each one reflects: a difference is an edit hostd has not reloaded.
+HOSTD_FIELDS = {"nestedHVEnabled": "vhv.enable", "vPMCEnabled": "vpmc.enable"}
+_HOSTD_LINES = "^ *(%s) = " % "|".join(HOSTD_FIELDS)
 
 
 def host_info_command():
@@ -79,6 +84,8 @@ def host_info_command():
         '  [ -n "$f" ] && sed %s "$f" | grep -i -E %s' % (quote("s/\r/\\\n/g"), quote(_KEYS_PATTERN)),
         # A run that powered the VM off to change it and was killed before powering it on.
         '  [ -n "$f" ] && [ -e "${f%%/*}/%s" ] && %s' % (RESTART_MARKER, mark_with_vmid("restart_pending")),
+        "  " + mark_with_vmid("hostd"),
+        '  vim_cmd vmsvc/get.config "$id" 2>&1 | grep -E %s' % quote(_HOSTD_LINES),
         "done",
         mark("end"),
     )
@@ -100,6 +107,25 @@ def vm_nesting_enabled(method, vm, host_allow, document):
 
 
 _KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I | re.A)
+
+
+def hostd_view(text):
+    """{field: True/False} of the HOSTD_FIELDS that get.config printed (none before 5.1)."""
+    found = parse_properties(text, tuple(HOSTD_FIELDS))
+    return {field: value == "true" for field, value in found.items() if value in ("true", "false")}
+
+
+def hostd_stale(view, document):
+    """The .vmx keys whose value hostd does not hold: the file was edited and not reloaded, and
+    hostd would write its own copy back at the VM's next power-off or reconfigure."""
+    stale = []
+    for field, held in sorted(view.items()):
+        key = HOSTD_FIELDS[field]
+        if document.ambiguous(key):
+            continue  # rewritten to one line by any plan that touches it
+        if held != document.holds(key, "TRUE"):
+            stale.append(key)
+    return stale
 
 
 def _check_consistent(release, vms, paths, summaries, vmx_lines):
@@ -158,6 +184,7 @@ def build_host_facts(stdout):
 
     vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
     restart_pending = set(arg for name, arg, _text in sections if name == "restart_pending")
+    hostd = {arg: text for name, arg, text in sections if name == "hostd"}
     _check_consistent(release, vms, paths, summaries, vmx_lines)
     for vm in vms:
         summary = summaries.get(vm["vmid"], "")
@@ -175,6 +202,8 @@ def build_host_facts(stdout):
         vm["vmx_conflicts"] = [key for key in VM_KEYS if document.ambiguous(key)]
         vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow, document)
         vm["restart_pending"] = vm["vmid"] in restart_pending
+        vm["hostd"] = hostd_view(hostd.get(vm["vmid"], ""))
+        vm["hostd_stale"] = hostd_stale(vm["hostd"], document)
 
     python = [line.strip() for line in single.get("python", "").split("\n") if line.strip()]
     return {

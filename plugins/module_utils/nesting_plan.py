@@ -83,9 +83,22 @@ def nesting_plan(
         elif not wanted_on and present(key):
             vmx_remove.append(key)
 
+    # hostd holds another value than the file (an edit that was never reloaded: host_info's
+    # hostd_stale): hostd would write its copy back at the next power-off, so the VM is reloaded,
+    # and power-cycled when it runs (its power-off may write that copy back: the keys are then
+    # written again before the reload). Never "nothing to do".
+    stale = [key for key in vm.get("hostd_stale", ()) if method == "vm"]
+    file_settings, file_remove = dict(vmx_settings), list(vmx_remove)  # what the file itself lacks
+    for key in stale:
+        if not wanted_on and key not in vmx_remove:
+            vmx_remove.append(key)
+        elif wanted_on and (key == "vhv.enable" or (key == "vpmc.enable" and vpmc)):
+            vmx_settings.setdefault(key, "TRUE")
+    reload_pending = bool(stale)
+
     hardware = vm.get("hardware_version") or 0
     needs_upgrade = bool(method == "vm" and wanted_on and hardware < facts["nesting"]["min_hardware_version"])
-    vm_change = bool(vmx_settings or vmx_remove)
+    vm_change = bool(vmx_settings or vmx_remove or reload_pending)
     # A running VM only sees a new configuration after a power cycle; on 5.0 the host switch
     # reaches a VM the same way.
     host_change = bool(host_settings or (method == "host" and wanted_on and host_switch_changed))
@@ -95,10 +108,15 @@ def nesting_plan(
         reasons.append("the host needs vhv.allow = TRUE in /etc/vmware/config (ESXi 5.0)")
     elif host_change:
         reasons.append("the host's vhv.allow was just turned on; the VM sees it after a power cycle (ESXi 5.0)")
-    if vmx_settings:
-        reasons.append("the .vmx needs %s" % ", ".join("%s = %s" % item for item in sorted(vmx_settings.items())))
-    if vmx_remove:
-        reasons.append("the .vmx must lose %s" % ", ".join(sorted(vmx_remove)))
+    if reload_pending:
+        reasons.append(
+            "hostd holds another %s than the .vmx (an edit that was never reloaded); the VM is reloaded"
+            % " and ".join(stale)
+        )
+    if file_settings:
+        reasons.append("the .vmx needs %s" % ", ".join("%s = %s" % item for item in sorted(file_settings.items())))
+    if file_remove:
+        reasons.append("the .vmx must lose %s" % ", ".join(sorted(file_remove)))
     if needs_upgrade:
         reasons.append("virtual hardware %s is below the %d that vhv.enable needs" % (hardware, 9))
     # An interrupted run powered the VM off to change it (restart_marker.py): this run powers it on.
@@ -115,6 +133,7 @@ def nesting_plan(
         "vmx_remove": sorted(vmx_remove),
         "host_settings": host_settings,
         "needs_upgrade": needs_upgrade,
+        "reload_pending": reload_pending,
         "needs_change": bool(vm_change or host_change),
         "needs_power_cycle": needs_power_cycle,
         "resume_power_on": resume_power_on,

@@ -120,20 +120,35 @@ def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=
     SIGPIPE are ignored): a vmx written but not reloaded would be overwritten by hostd later.
     """
     write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait)
-    lines = ["trap '' HUP PIPE", "id=%s" % quote(vm["vmid"])]
+    lines = ["id=%s" % quote(vm["vmid"])]  # host_script ignores SIGHUP and SIGPIPE
     lines += identity_check(vm.get("datastore_path")) + _off_guard(vm)
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
     lines += ['  vim_cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
     return host_script(*lines), stdin
 
 
+def reload_vm_command(vm):
+    """Check identity and power state, then make hostd read the .vmx again (no write)."""
+    lines = ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
+    lines += [mark("reload"), 'vim_cmd vmsvc/reload "$id" 2>&1', mark("end")]
+    return host_script(*lines)
+
+
+def parse_reload_vm(stdout, vm, rc=0, stderr=""):
+    _check_reload(_check_answer(stdout, vm, "end"), vm, "the .vmx is unchanged")
+
+
 def parse_write_vm(stdout, vm, rc=0, stderr="", lock_wait=DEFAULT_WAIT):
     texts = _check_answer(stdout, vm, "end")
     parse_write(vm["vmx_path"], texts.get("write", ""), rc, stderr, lock_wait=lock_wait)
+    _check_reload(texts, vm, "the new .vmx is written")
+
+
+def _check_reload(texts, vm, written):
     fault = parse_fault(texts.get("reload", ""))
     if fault or "reload" not in texts:
         raise VmConfigError(
-            "%s: the new .vmx is written, but hostd did not reload it (%s); run 'vim-cmd vmsvc/reload %s' "
+            "%s: %s, but hostd did not reload it (%s); run 'vim-cmd vmsvc/reload %s' "
             "before powering the VM on, or its old configuration may be written back"
-            % (_label(vm), "%s: %s" % (fault["name"], fault["msg"]) if fault else "no answer", vm["vmid"])
+            % (_label(vm), written, "%s: %s" % (fault["name"], fault["msg"]) if fault else "no answer", vm["vmid"])
         )

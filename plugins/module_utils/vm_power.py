@@ -8,7 +8,8 @@ when the state cannot be read (a fault, output it does not know).
 A graceful shutdown (through VMware Tools) is waited for on the host up to a timeout; with
 ``force`` a refused or timed-out shutdown ends in a hard power-off. Powering on can wait, on the
 host, until Tools run and report an address. Every command also keeps the restart marker
-(restart_marker.py) true to the VM's final state. ``interpret_power`` reads the answer.
+(restart_marker.py) true to the VM's final state; a power-on that finds the marker reloads the VM
+first. ``interpret_power`` reads the answer.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -116,6 +117,9 @@ def power_command(
     else:
         lines += [
             'if [ "$already" = 0 ]; then',
+            # The run that left the marker may have been cut between its write and its reload:
+            # hostd reads the .vmx again first, so the VM starts with hostd and the file agreeing.
+            '  if [ -n "$m" ] && [ -e "$m" ]; then %s; vim_cmd vmsvc/reload "$id" 2>&1; fi' % mark("reload"),
             mark("op", "on"),
             '  o=$(vim_cmd vmsvc/power.on "$id" 2>&1)',
             "  printf '%s\\n' \"$o\"",
@@ -189,6 +193,7 @@ def interpret_power(stdout, vmid, state, timeout, force):
         "changed": bool(ops) or ("restart_found" in by_name) != ("restart_pending" in by_name),
         "operations": [op for op, _text in ops],
         "restart_pending": "restart_pending" in by_name,
+        "reloaded": "reload" in by_name and not parse_fault(by_name["reload"]),
     }
     if "marker_failed" in by_name:
         raise PowerError(

@@ -26,6 +26,7 @@ ARGUMENT_SPEC = dict(
     path=dict(type="str"),
     vm=dict(type="str"),
     upgrade_hardware=dict(type="bool", default=False),
+    reload=dict(type="bool", default=False),
     settings=dict(type="dict", default={}),
     remove=dict(type="list", elements="str", default=[]),
     backup=dict(type="bool", default=False),

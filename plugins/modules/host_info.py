@@ -95,6 +95,10 @@ host:
         - C(restart_pending) is true when the VM's directory holds the restart marker, left when a run
           powered the VM off to change it and was interrupted before powering it on (see the
           O(nestedvirt.esxi.vm_power#module:restart_marker) option).
+        - C(hostd) is hostd's own copy of the VM's nesting settings, as C(vim-cmd vmsvc/get.config)
+          prints them (C(nestedHVEnabled), C(vPMCEnabled); none before ESXi 5.1), and C(hostd_stale)
+          lists the .vmx keys (C(vhv.enable), C(vpmc.enable)) whose value hostd does not hold: the file
+          was edited and not reloaded, and hostd would write its copy back at the VM's next power-off.
       type: list
       elements: dict
       sample:
@@ -113,6 +117,8 @@ host:
           vmx: {vhv.enable: "TRUE", virtualHW.version: "10", numvcpus: "2", memsize: "256"}
           nested_hv_enabled: true
           restart_pending: false
+          hostd: {nestedHVEnabled: true, vPMCEnabled: false}
+          hostd_stale: []
     invalid_vmids:
       description: Registrations the host reports as invalid (C(Skipping invalid VM)).
       type: list

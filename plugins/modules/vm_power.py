@@ -74,6 +74,9 @@ options:
         C(restart_pending) and the P(nestedvirt.esxi.enable_nesting#role) role powers such a VM on.
       - When the file cannot be written (a full or read-only datastore) the VM is not powered off
         and the task fails saying why.
+      - A power-on (O(state=poweredon)) that finds the file first reloads the VM
+        (C(vim-cmd vmsvc/reload)): the interrupted run may have written the .vmx without reloading
+        it, and the VM then starts with hostd and the file agreeing.
       - Whatever this option says, a VM that ends powered on never keeps the file, and a VM that
         ends powered off keeps it only when asked here (or after a power-on that failed). Delete
         the file by hand to keep such a VM off.
@@ -137,6 +140,11 @@ tools_running:
   sample: true
 restart_pending:
   description: Whether the restart marker (see O(restart_marker)) is beside the .vmx at the end.
+  returned: success, except in check mode
+  type: bool
+  sample: false
+reloaded:
+  description: Whether the VM was reloaded before its power-on because the restart marker was there.
   returned: success, except in check mode
   type: bool
   sample: false

@@ -79,6 +79,14 @@ options:
         the settings need it. Without it, a VM below version 9 is an error that says so.
     type: bool
     default: false
+  reload:
+    description:
+      - With O(vm), reload hostd's copy of the configuration (C(vim-cmd vmsvc/reload)) even when the
+        file needs no change: for a VM whose hostd holds another value than its .vmx (an edit never
+        reloaded, which hostd would write back at the VM's next power-off; the C(hostd_stale) keys
+        of M(nestedvirt.esxi.host_info)). A write is always followed by a reload.
+    type: bool
+    default: false
   settings:
     description:
       - Keys to set, with their values. YAML booleans are written as C(TRUE) or C(FALSE), numbers

@@ -31,6 +31,7 @@ def answer(
     vm_keys=None,
     end=True,
     restart_pending=False,
+    hostd=None,
 ):
     vm_keys = vm_keys or {}
     parts = [
@@ -65,6 +66,8 @@ def answer(
     ]
     if restart_pending:
         parts.append("@@nestedvirt restart_pending 80")
+    for vmid, text in (hostd or {}).items():
+        parts += ["@@nestedvirt hostd %s" % vmid, text]
     if end:
         parts.append("@@nestedvirt end")
     return "\n".join(parts) + "\n"
@@ -90,6 +93,28 @@ def test_restart_marker_is_reported_for_its_vm_only():
     facts = build_host_facts(answer(restart_pending=True))
     assert [vm["restart_pending"] for vm in facts["vms"]] == [False, True]
     assert facts["vms"][1]["vmx"] == {"vhv.enable": "true", "virtualHW.version": "10"}
+
+
+def test_hostd_holding_another_value_than_the_file_is_stale():
+    # VM 80's file says vhv.enable = "true"; hostd (get.config) still holds the copy before an
+    # edit that was never reloaded. VM 102 agrees (no key, false). get.config lines as 5.5 prints.
+    config = load_fixture("5.5.0", "vim-cmd-vmsvc-get.config")
+    held = "\n".join(line for line in config.split("\n") if "HVEnabled" in line or "PMCEnabled" in line)
+    facts = build_host_facts(answer(hostd={"102": held, "80": held}))
+    first, second = facts["vms"]
+    assert first["hostd"] == {"nestedHVEnabled": False, "vPMCEnabled": False} and first["hostd_stale"] == []
+    assert second["hostd_stale"] == ["vhv.enable"]
+    plan = nesting_plan(facts, "nested (lab)")
+    assert plan["reload_pending"] and plan["needs_change"] and plan["needs_power_cycle"]
+    assert plan["vmx_settings"] == {"vhv.enable": "TRUE"}  # written again should the power-off revert it
+    assert any("never reloaded" in reason for reason in plan["reasons"])
+    # Before 5.1 get.config has no such fields: nothing is known, nothing is stale.
+    assert build_host_facts(answer(hostd={"80": ""}))["vms"][1]["hostd_stale"] == []
+
+
+def test_the_script_reads_hostds_copy_of_each_vm():
+    script = host_info_command()
+    assert "vmsvc/get.config" in script and "nestedHVEnabled|vPMCEnabled" in script
 
 
 def test_vhv_enable_below_hardware_9_does_not_count():

@@ -80,3 +80,16 @@ def test_errors():
         nesting_plan(None, "vm1")
     with pytest.raises(VmSelectionError):
         nesting_plan(facts(), "nope")
+
+
+def test_a_vm_whose_hostd_holds_an_older_copy_is_reloaded_never_left_as_is():
+    # Off: reloaded, no power cycle; the file already says what is wanted, so nothing is written.
+    plan = nesting_plan(facts(power_state="poweredOff", vmx={"vhv.enable": "TRUE"}, hostd_stale=["vhv.enable"]), "vm1")
+    assert plan["reload_pending"] and plan["needs_change"] and not plan["needs_power_cycle"]
+    assert [reason for reason in plan["reasons"] if "must lose" in reason or "needs" in reason] == []
+    # Running, disabling: power-cycled with the key removed again after the power-off.
+    plan = nesting_plan(facts(hostd_stale=["vhv.enable"]), "vm1", state="disabled")
+    assert plan["reload_pending"] and plan["needs_power_cycle"] and plan["vmx_remove"] == ["vhv.enable"]
+    # A stale key the run does not manage (vpmc without the option) is only reloaded.
+    plan = nesting_plan(facts(vmx={"vhv.enable": "TRUE"}, hostd_stale=["vpmc.enable"]), "vm1")
+    assert plan["reload_pending"] and plan["vmx_settings"] == {} and plan["vmx_remove"] == []

@@ -27,7 +27,24 @@ def test_shutdown_done():
         "changed": True,
         "operations": ["shutdown"],
         "restart_pending": False,
+        "reloaded": False,
     }
+
+
+def test_a_power_on_that_found_the_restart_marker_reports_its_reload():
+    out = run(
+        "@@nestedvirt before", OFF, "@@nestedvirt restart_found", "@@nestedvirt reload", "@@nestedvirt op on", "",
+        "@@nestedvirt after", ON, "@@nestedvirt end",
+    )  # fmt: skip
+    result = interpret_power(out, "7", "poweredon", 60, False)
+    assert result["reloaded"] is True and result["restart_pending"] is False and result["changed"] is True
+
+
+def test_the_power_on_script_reloads_only_where_the_marker_is():
+    script = power_command("7", "poweredon", vmx_path="/vmfs/volumes/ds/vm/vm.vmx", wait_for_ip=False)
+    reload_line = next(line for line in script.split("\n") if "vmsvc/reload" in line)
+    assert '[ -e "$m" ]' in reload_line
+    assert script.index("vmsvc/reload") < script.index("vmsvc/power.on")
 
 
 def test_already_there_is_no_change():
