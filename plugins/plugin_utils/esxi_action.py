@@ -38,6 +38,14 @@ SSH_HINT = (
 
 # Seconds before each new try after a dropped connection: five more tries within 30 s.
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)
+# A first try that fails so was never connected (SSH off, a wrong key or name): no new tries.
+NOT_A_DROP = (
+    "Connection refused",
+    "Permission denied",
+    "Host key verification failed",
+    "Could not resolve hostname",
+    "No route to host",
+)
 
 
 class EsxiShellAction(ActionBase):
@@ -66,6 +74,8 @@ class EsxiShellAction(ActionBase):
                 outcome = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
                 return dict(rc=outcome["rc"], stdout=outcome["stdout"], stderr=outcome["stderr"])
             except AnsibleConnectionFailure as failure:
+                if error is None and any(text in failure.message for text in NOT_A_DROP):
+                    raise AnsibleConnectionFailure(failure.message + SSH_HINT) from None
                 error = failure
         # from None: the hint is added to the message, not shown as a second, repeated error
         raise AnsibleConnectionFailure(

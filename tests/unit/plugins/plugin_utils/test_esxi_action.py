@@ -64,3 +64,14 @@ def test_a_host_that_stays_unreachable_fails_after_a_bounded_time(no_sleep):
     with pytest.raises(AnsibleConnectionFailure, match=r"sent 6 times within 30 s.*TSM-SSH"):
         shell.run_sh("echo x")
     assert sum(no_sleep) == 30 and len(shell.sent) == len(RECONNECT_DELAYS) + 1
+
+
+def test_a_host_that_refuses_the_first_try_fails_at_once_with_the_hint(no_sleep):
+    shell = action([AnsibleConnectionFailure("ssh: connect to host esxi01 port 22: Connection refused")])
+    with pytest.raises(AnsibleConnectionFailure, match="Connection refused -- if SSH .*ssh_service"):
+        shell.run_sh("echo x")
+    assert no_sleep == [] and shell.reconnects == 0
+    # refused after a drop (sshd restarting): tried again
+    ok = {"rc": 0, "stdout": "", "stderr": ""}
+    shell = action([AnsibleConnectionFailure("reset"), AnsibleConnectionFailure("Connection refused"), ok])
+    assert shell.run_sh("echo x")["rc"] == 0 and shell.reconnects == 2
