@@ -97,7 +97,7 @@ host:
           O(nestedvirt.esxi.vm_power#module:restart_marker) option).
         - C(hostd) is hostd's own copy of the VM's nesting settings, as C(vim-cmd vmsvc/get.config)
           prints them (C(nestedHVEnabled), C(vPMCEnabled); none before ESXi 5.1), and C(hostd_stale)
-          lists the .vmx keys (C(vhv.enable), C(vpmc.enable)) whose value hostd does not hold: the file
+          lists the .vmx keys (C(vhv.enable), C(vpmc.enable)) whose value hostd does not hold, as the file
           was edited and not reloaded, and hostd would write its copy back at the VM's next power-off.
       type: list
       elements: dict

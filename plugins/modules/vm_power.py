@@ -75,7 +75,7 @@ options:
       - When the file cannot be written (a full or read-only datastore) the VM is not powered off
         and the task fails saying why.
       - A power-on (O(state=poweredon)) that finds the file first reloads the VM
-        (C(vim-cmd vmsvc/reload)): the interrupted run may have written the .vmx without reloading
+        (C(vim-cmd vmsvc/reload)), as the interrupted run may have written the .vmx without reloading
         it, and the VM then starts with hostd and the file agreeing.
       - Whatever this option says, a VM that ends powered on never keeps the file, and a VM that
         ends powered off keeps it only when asked here (or after a power-on that failed). Delete

@@ -82,7 +82,7 @@ options:
   reload:
     description:
       - With O(vm), reload hostd's copy of the configuration (C(vim-cmd vmsvc/reload)) even when the
-        file needs no change: for a VM whose hostd holds another value than its .vmx (an edit never
+        file needs no change, for a VM whose hostd holds another value than its .vmx (an edit never
         reloaded, which hostd would write back at the VM's next power-off; the C(hostd_stale) keys
         of M(nestedvirt.esxi.host_info)). A write is always followed by a reload.
     type: bool

@@ -49,6 +49,40 @@ def _vm(name, power="off", **extra):
     return dict({"name": name, "guest": "none", "power": power}, **extra)
 
 
+# Dropped SSH connections (test_dropped.py). One host per way a drop comes (before the command
+# runs, or after it ran and before its answer) and per size of the run (one VM, or a batch of two
+# VMs of the host changed in one run), so that one run of the playbook tries a command of the
+# cycle four ways at once. Each host has a VM (or two) per command of the cycle, all powered on,
+# hardware 14; the cases of a command ask for the other nesting state than its VMs start with.
+DROP_POINTS = {"shutdown": False, "rename": True, "reload": False, "power-on": True, "lock": False}
+DROP_ATS = ("start", "end")
+DROP_SIZES = (1, 2)
+
+
+def drop_host(at, size):
+    return "rdrop-%s-%d" % (at, size)
+
+
+def drop_vm_names(point, at, size):
+    return ["%s-%s" % (point, at)] if size == 1 else ["%s-%s-%d" % (point, at, n) for n in range(1, size + 1)]
+
+
+def _drop_host(at, size):
+    vms = [_vm("bystander", "on")]
+    for point, nested in DROP_POINTS.items():
+        extra = {"vmx": {"vhv.enable": "TRUE"}} if nested else {}
+        vms += [_vm(name, "on", hardware_version=14, **extra) for name in drop_vm_names(point, at, size)]
+    if (at, size) == ("start", 1):
+        # The stale-hostd case: .vmx files edited behind hostd's back (no reload).
+        vms += [_vm("stale-off", "off", hardware_version=14), _vm("stale-on", "off", hardware_version=14)]
+    return {"name": drop_host(at, size), "version": "6.7.0", "ssh": True, "vms": vms}
+
+
+# Issue 18's own lab: one 6.7 host, two VMs (guest-less here), hardware 14.
+ISSUE_HOST = "chaos67"
+ISSUE_VMS = ["chaos (a)", "chaos b"]
+
+
 LAB_CONFIG = {
     "lab": {"ready_timeout": 180},
     "hosts": [
@@ -109,6 +143,13 @@ LAB_CONFIG = {
             "api": True,
             "license": "licensed",
             "vms": [_vm("api-vm", "on"), _vm("ssh-vm", "on")],
+        },
+        *[_drop_host(at, size) for at in DROP_ATS for size in DROP_SIZES],
+        {
+            "name": ISSUE_HOST,
+            "version": "6.7.0",
+            "ssh": True,
+            "vms": [_vm(name, "on", hardware_version=14) for name in ISSUE_VMS],
         },
     ],
 }

@@ -219,6 +219,35 @@ class Lab:
         done = self.sh(host, "ls -a '%s'" % directory)
         return sorted(name for name in done.stdout.decode().split("\n") if name not in ("", ".", ".."))
 
+    def read_with_listing(self, host, paths):
+        """{path: (its bytes or None when missing, the names in its directory)} for several files,
+        in one SSH command (``read`` and ``listdir`` of each, without a round trip apiece)."""
+        token = "@@rlab-%d" % time.monotonic_ns()
+        lines = []
+        for n, path in enumerate(paths):
+            quoted = "'%s'" % path.replace("'", "'\\''")
+            directory = "'%s'" % path.rsplit("/", 1)[0].replace("'", "'\\''")
+            lines += [
+                "if [ -f %s ]; then echo '%s file %d yes'; cat %s; echo; else echo '%s file %d no'; fi"
+                % (quoted, token, n, quoted, token, n),
+                "echo '%s ls %d'; ls -a %s" % (token, n, directory),
+            ]
+        lines.append("echo '%s done'" % token)
+        text = "\n".join(lines)
+        out = (self.sh(host, text) if len(text) < 8192 else self.script(host, text)).stdout
+        assert out.endswith(("%s done\n" % token).encode()), out[-500:]
+        found = {}
+        for n, path in enumerate(paths):
+            head = ("%s file %d " % (token, n)).encode()
+            start = out.index(head) + len(head)
+            listing = ("\n%s ls %d\n" % (token, n)).encode()
+            end = out.index(listing, start)
+            exists, _newline, body = out[start:end].partition(b"\n")
+            content = body if exists == b"yes" else None  # (the echo after cat ends it: the listing's "\n")
+            names = out[end + len(listing) : out.index(token.encode(), end + len(listing))].decode()
+            found[path] = (content, sorted(x for x in names.split("\n") if x not in ("", ".", "..")))
+        return found
+
     def tree_digest(self, host, root="/vmfs/volumes"):
         """{path: md5} of every file under ``root`` on the host (what "nothing else touched" compares)."""
         done = self.sh(host, "find %s -type f -exec md5sum {} +" % root)
@@ -234,6 +263,20 @@ class Lab:
 
     def power(self, host, name):
         return self.vms(host)[name]["power"]
+
+    def status(self, host):
+        """`esxilab status` of one host: its VMs by name (what ``vms`` gives, plus ``nested_now``:
+        whether a running VM runs with nesting, as read from the .vmx at its power-on) and the
+        fault knobs still armed (``faults``: a drop_ssh rule that never matched is still there)."""
+        rc, out = hostd.request(self.address(host), ["lab", "status"], timeout=30)
+        assert rc == 0, out
+        answer = json.loads(out)
+        return {"vms": {vm["name"]: vm for vm in answer["vms"]}, "faults": answer["faults"]}
+
+    def commands_since(self, host, seen):
+        """The SSH commands the host ran after the first ``seen`` (``len(lab.commands(host))`` taken
+        before), each with ``fault`` when a fault knob acted on it."""
+        return self.commands(host)[seen:]
 
     def fault(self, host, knob, *args, at=None, delay=None, times=None):
         """`esxilab fault` at run time (README "Faults")."""
@@ -430,9 +473,43 @@ def nesting_vars(host, names, **extra):
     )
 
 
+def vm_inventory(path, group, vms):
+    """An inventory file of VMs as hosts of ``group`` (``vms``: {inventory name: (ESXi host, VM
+    name)}), as an admin lists them (nested_guests); the lab's own inventory lists only its Linux
+    guests. Returns the ansible-playbook flags that add it to the lab's inventory.
+
+    One run over VMs of several ESXi hosts needs it: the playbook's `nestedvirt_vms` is turned into
+    hosts by add_host, which runs once per play (for its first host), not once per ESXi host."""
+    hosts = {name: {"nestedvirt_esxi_host": host, "nestedvirt_vm_name": vm} for name, (host, vm) in vms.items()}
+    Path(path).write_text(yaml.safe_dump({"all": {"children": {group: {"hosts": hosts}}}}, allow_unicode=True))
+    return ("-i", str(path))
+
+
 def nesting_run(lab, tmp_path, host, names, *flags, **extra):
     """The enable_nesting playbook run to its end with ``nesting_vars``."""
     return lab.playbook(tmp_path, PLAYBOOK, nesting_vars(host, names, **extra), *flags)
+
+
+def summaries(run):
+    """{VM name: what the playbook's summary says was done to it} (``nothing to do``, ``changed: ...``)."""
+    shown = {}
+    for name, result in run.results.items():
+        if name.endswith("Show what happened to each VM"):
+            for item in result.get("results", []):
+                vm = (item.get("item") or {}).get("vm")
+                if vm is not None:
+                    shown[vm] = item.get("msg", "")
+    return shown
+
+
+_RECAP = re.compile(r"^(\S.*?)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
+
+
+def recap(run):
+    """{inventory host: {ok, changed, unreachable, failed, skipped}} from the run's PLAY RECAP: how
+    each host of a run that spans several ended (``rc`` is the whole run's)."""
+    keys = ("ok", "changed", "unreachable", "failed", "skipped")
+    return {m.group(1): dict(zip(keys, map(int, m.groups()[1:]), strict=True)) for m in _RECAP.finditer(run.output)}
 
 
 def vmx_path(name, datastore="datastore1"):

@@ -28,7 +28,8 @@ def action(answers):
     shell = Action.__new__(Action)
     shell._connection = Connection()
     shell._play_context = SimpleNamespace(remote_addr="esxi01")
-    shell._display = SimpleNamespace(warnings=[], warning=lambda text: shell._display.warnings.append(text))
+    warnings = []
+    shell._display = SimpleNamespace(warnings=warnings, warning=warnings.append)
     shell.sent = []
 
     def execute(command, sudoable=True, in_data=None):
