@@ -55,9 +55,14 @@ def _off_guard(vm):
     ]
 
 
+def _guarded(vm):
+    """Lines that set $id and stop the script unless VM $id is still the one found and is off."""
+    return ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
+
+
 def read_vm_command(vm, upgrade_to=None):
     """Check identity and power state, optionally upgrade the hardware first, then read the vmx."""
-    lines = ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
+    lines = _guarded(vm)
     if upgrade_to:
         lines += [mark("upgrade"), 'vim_cmd vmsvc/upgrade "$id" %s 2>&1' % quote("vmx-%02d" % upgrade_to)]
     # The file comes last and raw: its md5 header tells whether all of it arrived.
@@ -120,8 +125,7 @@ def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=
     SIGPIPE are ignored): a vmx written but not reloaded would be overwritten by hostd later.
     """
     write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait)
-    lines = ["id=%s" % quote(vm["vmid"])]  # host_script ignores SIGHUP and SIGPIPE
-    lines += identity_check(vm.get("datastore_path")) + _off_guard(vm)
+    lines = _guarded(vm)  # host_script ignores SIGHUP and SIGPIPE
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
     lines += ['  vim_cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
     return host_script(*lines), stdin
@@ -129,8 +133,7 @@ def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=
 
 def reload_vm_command(vm):
     """Check identity and power state, then make hostd read the .vmx again (no write)."""
-    lines = ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
-    lines += [mark("reload"), 'vim_cmd vmsvc/reload "$id" 2>&1', mark("end")]
+    lines = _guarded(vm) + [mark("reload"), 'vim_cmd vmsvc/reload "$id" 2>&1', mark("end")]
     return host_script(*lines)
 
 
