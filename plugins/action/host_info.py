@@ -26,6 +26,7 @@ class ActionModule(EsxiShellAction):
             facts = build_host_facts(answer["stdout"])
         except EsxiOutputError as error:
             detail = answer["stderr"].strip()
-            raise AnsibleActionFail("%s%s" % (error, " (stderr: %s)" % detail if detail else "")) from error
+            message = "%s%s" % (error, " (stderr: %s)" % detail if detail else "")
+            raise AnsibleActionFail(message, result=error.as_result()) from error
         result.update(changed=False, host=facts, ansible_facts={"nestedvirt_esxi": facts})
         return result

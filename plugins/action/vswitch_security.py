@@ -7,8 +7,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
-
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vswitch_policy import (
     ARGUMENT_SPEC,
     FIELDS,
@@ -42,7 +40,7 @@ class ActionModule(EsxiShellAction):
                 if any(after[name] != value for name, value in wanted.items()):
                     raise PolicyError("%s still shows %s after the change" % (what, after))
         except PolicyError as error:
-            raise AnsibleActionFail(str(error)) from error
+            self.fail(error)
         result.update(changed=bool(changes), before=before, after=after)
         if self._task.diff and changes:
             result["diff"] = dict(before=before, after=after)

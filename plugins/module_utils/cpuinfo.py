@@ -14,11 +14,15 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+
 _FIELD = re.compile(r"^(?P<key>[^:]+?)\s*:\s?(?P<value>.*)$")
 
 
-class CpuinfoError(ValueError):
+class CpuinfoError(NestedvirtError, ValueError):
     """Text that is not /proc/cpuinfo of an x86 Linux."""
+
+    reason = "unreadable_cpuinfo"
 
 
 def parse_cpuinfo(text):

@@ -17,9 +17,13 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 
-class EsxiOutputError(ValueError):
+
+class EsxiOutputError(NestedvirtError, ValueError):
     """Output that does not have the expected shape: never act on a guess."""
+
+    reason = "unreadable_output"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __metaclass__ = type
 import hashlib
 import posixpath
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import (
     DEFAULT_STALE_AFTER,
     DEFAULT_WAIT,
@@ -55,15 +56,13 @@ _WRITE_MESSAGES = {
 }
 
 
-class RemoteFileError(Exception):
+class RemoteFileError(NestedvirtError):
     """A read or write that could not be done; the message says why and what state is left.
 
-    ``reason``: the write's failure word when there is one (``changed``, ``locked``, ``write``...).
+    ``reason``: the failure word (``changed_meanwhile``, ``locked``, ``write``...).
     """
 
-    def __init__(self, message, reason=None):
-        super(RemoteFileError, self).__init__(message)
-        self.reason = reason
+    reason = "file_error"
 
 
 def md5_hex(text):
@@ -137,13 +136,14 @@ def parse_read(path, stdout, rc=0, stderr=""):
         # Most likely another run renamed its new version over the file between md5sum and cat.
         raise RemoteFileError(
             "%s arrived altered or changed while being read (md5 mismatch); nothing was written, run again" % path,
-            "changed",
+            "changed_meanwhile",
         )
     return RemoteFile(path, "file", content=content, md5=fields["md5"])
 
 
-def write_command(found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT, owner=None):
-    """The command that replaces ``found.path`` with ``new_content``, which goes in on stdin.
+def write_command(found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT, owner=None, source=None):
+    """The command that replaces ``found.path`` with ``new_content``, which goes in on stdin (or
+    is read from ``source``, a host file a batch staged it in).
 
     ``lock_wait``: seconds to wait on the host for another run's lock. ``owner``: who this run is,
     for the lock's owner file (default: this controller's host name and pid).
@@ -181,7 +181,7 @@ def write_command(found, new_content, token, backup_path=None, lock_wait=DEFAULT
             ': > "$t" || fail create',
         ]
     lines += [
-        'cat > "$t" || { rm -f "$t"; fail write; }',
+        '%s > "$t" || { rm -f "$t"; fail write; }' % ("cat" if source is None else "cat %s" % source),
         'set -- $(md5sum < "$t")',
         '[ "$1" = %s ] || { rm -f "$t"; fail verify; }' % quote(md5_hex(new_content)),
     ]
@@ -207,7 +207,10 @@ def parse_write(path, stdout, rc=0, stderr="", lock_wait=DEFAULT_WAIT):
                 raise RemoteFileError(locked_message(path, lines, lock_wait, DEFAULT_STALE_AFTER), reason)
             message = _WRITE_MESSAGES.get(reason, "writing %s failed (" + reason + ")") % path
             detail = stderr.strip()
-            raise RemoteFileError(message + (": " + detail if detail else ""), reason)
+            # The host's word "changed" is the one reason every caller retries on: named for that.
+            raise RemoteFileError(
+                message + (": " + detail if detail else ""), "changed_meanwhile" if reason == "changed" else reason
+            )
     raise RemoteFileError(
         "writing %s gave no answer (rc=%s, connection lost?): %s; the file is either unchanged or fully "
         "replaced, never partial; run again" % (path, rc, (stderr or stdout).strip() or "no output"),

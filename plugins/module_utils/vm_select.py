@@ -9,9 +9,13 @@ __metaclass__ = type
 
 import fnmatch
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 
-class VmSelectionError(LookupError):
+
+class VmSelectionError(NestedvirtError, LookupError):
     """No VM, or more than one, answers to what was asked; the message lists the candidates."""
+
+    reason = "vm_not_found"
 
 
 def _describe(vms, limit=10):

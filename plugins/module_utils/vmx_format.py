@@ -43,6 +43,8 @@ __metaclass__ = type
 import re
 import unicodedata
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+
 BOM = "\ufeff"
 
 # Written as explicit classes of space and tab: "\s" would also take \v, \f, NBSP, U+2028...,
@@ -62,17 +64,14 @@ _BOOLEANS = ("true", "false")
 _TO_ESCAPE = frozenset([0x22, 0x7C, 0x7F] + [code for code in range(0x20) if code != 0x09])
 
 
-class VmxError(ValueError):
+class VmxError(NestedvirtError, ValueError):
     """Input the format cannot take (an invalid key or value), or a file the module will not edit.
 
     ``reason`` is a short machine-readable word for the failed task's result (``vmx_syntax_error``
     ...), ``details`` extra result fields (the offending lines ...).
     """
 
-    def __init__(self, message, reason=None, **details):
-        super(VmxError, self).__init__(message)
-        self.reason = reason
-        self.details = details
+    reason = "invalid_vmx"
 
 
 def fold_key(name):

@@ -20,6 +20,8 @@ import ssl
 import time
 from contextlib import contextmanager, suppress
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+
 try:
     from http.client import HTTPException
 except ImportError:  # pragma: no cover - Python 2 has no http.client; the modules need Python 3
@@ -40,60 +42,88 @@ WAIT_SLICE = 60
 TASK_TIMEOUT = 300
 
 
-class VsphereError(Exception):
+class VsphereError(NestedvirtError):
     """Something the vSphere API refused or could not do; the message says what and why."""
+
+    reason = "api_error"
 
 
 class ConnectError(VsphereError):
     """The endpoint could not be reached, or does not speak the vSphere API."""
 
+    reason = "api_unreachable"
+
 
 class CertificateError(ConnectError):
     """The endpoint's TLS certificate is not trusted."""
+
+    reason = "certificate_untrusted"
 
 
 class AuthenticationError(VsphereError):
     """Wrong user name or password, or the session ended."""
 
+    reason = "authentication_failed"
+
 
 class PermissionDeniedError(VsphereError):
     """The user lacks a privilege for the operation."""
+
+    reason = "permission_denied"
 
 
 class RestrictedVersionError(VsphereError):
     """The host's license (free ESXi) makes the API read-only."""
 
+    reason = "restricted_version"
+
 
 class NotFoundError(VsphereError):
     """No host, VM or service matches."""
+
+    reason = "not_found"
 
 
 class AmbiguousError(VsphereError):
     """More than one host or VM matches."""
 
+    reason = "ambiguous"
+
 
 class UnsupportedError(VsphereError):
     """The host's release cannot do what was asked through the API."""
+
+    reason = "unsupported"
 
 
 class NestedHvUnsupportedError(UnsupportedError):
     """The host's CPU or release does not support nested hardware virtualization."""
 
+    reason = "host_cannot_nest"
+
 
 class HardwareVersionError(UnsupportedError):
     """The VM's virtual hardware is too old."""
+
+    reason = "hardware_too_old"
 
 
 class PowerStateError(VsphereError):
     """The VM is not in the power state the operation needs."""
 
+    reason = "power_state"
+
 
 class ToolsUnavailableError(PowerStateError):
     """A graceful shutdown needs VMware Tools running in the guest."""
 
+    reason = "tools_unavailable"
+
 
 class WaitTimeoutError(VsphereError):
     """A task or a power state change did not finish in time."""
+
+    reason = "timeout"
 
 
 def _fault_message(fault):

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import mark, section_map
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 
@@ -34,8 +35,10 @@ REQUIRED_ONE_OF = [("vswitch", "portgroup"), tuple(FIELDS)]
 _LINE = re.compile(r"^\s*(?P<label>[A-Za-z ]+?):\s*(?P<value>true|false)\s*$", re.M)
 
 
-class PolicyError(ValueError):
+class PolicyError(NestedvirtError, ValueError):
     """esxcli said something other than a policy (unknown vSwitch or port group, ...)."""
+
+    reason = "vswitch_policy"
 
 
 def _target(vswitch, portgroup):

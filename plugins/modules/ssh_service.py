@@ -183,9 +183,9 @@ def main():
         with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
             result = run(module, client)
     except RestrictedVersionError as error:
-        module.fail_json(msg="%s %s" % (error, ssh_restricted_hint()))
+        module.fail_json(msg="%s %s" % (error, ssh_restricted_hint()), **error.as_result())
     except VsphereError as error:
-        module.fail_json(msg=str(error))
+        module.fail_json(msg=str(error), **error.as_result())
     module.exit_json(**result)
 
 

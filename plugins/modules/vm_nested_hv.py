@@ -351,7 +351,7 @@ def main():
         with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
             result = run(module, client)
     except VsphereError as error:
-        module.fail_json(msg=str(error))
+        module.fail_json(msg=str(error), **error.as_result())
     module.exit_json(**result)
 
 

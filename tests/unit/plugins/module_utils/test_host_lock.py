@@ -92,12 +92,12 @@ def test_a_write_takes_and_drops_the_lock(busybox_sh, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vm.vmx", "vm.vmx.seen"]
 
 
-@pytest.mark.parametrize("failure", ["changed", "verify"])
+@pytest.mark.parametrize("failure", ["changed_meanwhile", "verify"])
 def test_a_failed_write_drops_the_lock_too(busybox_sh, tmp_path, failure):
     path = tmp_path / "vm.vmx"
     path.write_text(OLD)
     found = read(busybox_sh, path)
-    if failure == "changed":
+    if failure == "changed_meanwhile":
         path.write_text(OLD + "x = 1\n")
         with pytest.raises(RemoteFileError, match="changed on the host") as error:
             write(busybox_sh, found, NEW)
@@ -202,7 +202,7 @@ def test_concurrent_writers_lose_no_update(busybox_sh, tmp_path):
                     write(busybox_sh, found, document.render(), wait=20, tag="w%dk%d" % (number, key))
                     break
                 except RemoteFileError as error:
-                    assert error.reason == "changed", str(error)
+                    assert error.reason == "changed_meanwhile", str(error)
             else:
                 raise AssertionError("writer %d never got its turn" % number)
 

@@ -68,7 +68,7 @@ def test_parse_read_rejects_damaged_transport_and_garbage():
     assert parse_read("/f", "banner\n" + header + OLD).content == OLD
     with pytest.raises(RemoteFileError, match="md5 mismatch") as mismatch:
         parse_read("/f", header + OLD.replace("\n", "\r\n"))
-    assert mismatch.value.reason == "changed"  # the vmx module reads again
+    assert mismatch.value.reason == "changed_meanwhile"  # the vmx module reads again
     with pytest.raises(RemoteFileError, match="Permission denied"):
         parse_read("/f", "", 1, "sh: Permission denied")
     with pytest.raises(RemoteFileError, match="unexpected answer"):
