@@ -30,33 +30,27 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     mark_with_vmid,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_rules import (
+    HOST_CONFIG_PATH,
+    HOSTD_FIELDS,
+    MIN_HARDWARE_VERSION,
+    PER_VM_NESTING_SINCE,
+    SWITCH_KEYS,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME as RESTART_MARKER
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
 
-# The vmx keys reported for every VM.
-VM_KEYS = (
-    "vhv.enable",
-    "vhv.allow",
-    "vpmc.enable",
-    "hypervisor.cpuid.v0",
-    "monitor.virtual_mmu",
-    "monitor.virtual_exec",
-    "virtualHW.version",
-    "numvcpus",
-    "memsize",
-)
-# Per-VM nesting (vhv.enable) arrived with ESXi 5.1 and needs virtual hardware 9 or later.
-PER_VM_NESTING_SINCE = (5, 1, 0)
-MIN_HARDWARE_VERSION = 9
+# The vmx keys reported for every VM: every switch's (nesting_rules) and what the plan and
+# verify need beside them.
+VM_KEYS = SWITCH_KEYS + ("vhv.allow", "virtualHW.version", "numvcpus", "memsize")
 
 # ESXi's reader takes only space and tab as blanks (a \v or NBSP is part of the name), so the
 # pattern names exactly those two; the tab stands in it literally for BusyBox grep -E.
 _KEYS_PATTERN = "^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS)
 _SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
-# hostd's copy of the settings the collection manages (ConfigInfo, vSphere 5.1 and later), and
-# the .vmx key each one reflects: a difference is an edit hostd has not reloaded.
-HOSTD_FIELDS = {"nestedHVEnabled": "vhv.enable", "vPMCEnabled": "vpmc.enable"}
+# hostd's copy of the switches (nesting_rules.HOSTD_FIELDS): a difference from the .vmx is an
+# edit hostd has not reloaded.
 _HOSTD_LINES = "^ *(%s) = " % "|".join(HOSTD_FIELDS)
 
 
@@ -82,6 +76,9 @@ def host_info_command():
         # ESXi also ends a line at a lone CR: make it a newline before grep reads lines (the
         # sed script holds a literal CR and a literal newline, so no escape need be understood).
         '  [ -n "$f" ] && sed %s "$f" | grep -i -E %s' % (quote("s/\r/\\\n/g"), quote(_KEYS_PATTERN)),
+        # The checksum the plan's handle carries: later steps see whether the file moved on.
+        "  " + mark_with_vmid("checksum"),
+        '  [ -n "$f" ] && md5sum < "$f" 2>/dev/null',
         # A run that powered the VM off to change it and was killed before powering it on.
         '  [ -n "$f" ] && [ -e "${f%%/*}/%s" ] && %s' % (RESTART_MARKER, mark_with_vmid("restart_pending")),
         "  " + mark_with_vmid("hostd"),
@@ -94,7 +91,7 @@ def host_info_command():
 def nesting_method(version):
     """How this release enables nesting: host-wide vhv.allow (5.0) or per VM vhv.enable (5.1+)."""
     if version_tuple(version)[:3] < PER_VM_NESTING_SINCE:
-        return {"method": "host", "key": "vhv.allow", "path": "/etc/vmware/config", "min_hardware_version": None}
+        return {"method": "host", "key": "vhv.allow", "path": HOST_CONFIG_PATH, "min_hardware_version": None}
     return {"method": "vm", "key": "vhv.enable", "path": None, "min_hardware_version": MIN_HARDWARE_VERSION}
 
 
@@ -185,6 +182,7 @@ def build_host_facts(stdout):
     vmx_lines = {arg: text for name, arg, text in sections if name == "vmx"}
     restart_pending = set(arg for name, arg, _text in sections if name == "restart_pending")
     hostd = {arg: text for name, arg, text in sections if name == "hostd"}
+    checksums = {arg: (text.split() or [None])[0] for name, arg, text in sections if name == "checksum"}
     _check_consistent(release, vms, paths, summaries, vmx_lines)
     for vm in vms:
         summary = summaries.get(vm["vmid"], "")
@@ -202,6 +200,7 @@ def build_host_facts(stdout):
         vm["vmx_conflicts"] = [key for key in VM_KEYS if document.ambiguous(key)]
         vm["nested_hv_enabled"] = vm_nesting_enabled(method, vm, host_allow, document)
         vm["restart_pending"] = vm["vmid"] in restart_pending
+        vm["vmx_md5"] = checksums.get(vm["vmid"])
         vm["hostd"] = hostd_view(hostd.get(vm["vmid"], ""))
         vm["hostd_stale"] = hostd_stale(vm["hostd"], document)
 

@@ -13,20 +13,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_rules import (
+    BY_OPTION,
+    EXTRAS,
+    HOST_SWITCH,
+    MIN_HARDWARE_VERSION,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_select import select_vm
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import values_equal
 
-# Opt-in extras and the vmx key each one sets.
-EXTRAS = {
-    "vpmc": ("vpmc.enable", "TRUE"),  # virtual CPU performance counters
-    "hide_hypervisor": ("hypervisor.cpuid.v0", "FALSE"),  # Hyper-V in the guest wants this
-    "hardware_mmu": None,  # CPU/MMU virtualization = hardware: two keys, below
-}
-HARDWARE_MMU = {"monitor.virtual_mmu": "hardware", "monitor.virtual_exec": "hardware"}
 
-
-class PlanError(ValueError):
+class PlanError(NestedvirtError, ValueError):
     """The facts do not allow a plan (unknown VM, facts missing)."""
+
+    reason = "no_facts"
 
 
 def _differs(current, wanted):
@@ -44,7 +45,15 @@ def nesting_plan(
     if not facts or "vms" not in facts:
         raise PlanError("no nestedvirt_esxi facts for the VM's ESXi host: run nestedvirt.esxi.host_info on it first")
     vm = select_vm(facts["vms"], name=vm_name)
-    method = facts["nesting"]["method"]
+    extras = {"vpmc": vpmc, "hide_hypervisor": hide_hypervisor, "hardware_mmu": hardware_mmu}
+    return vm_plan(vm, facts["nesting"], state, extras, host_switch_changed)
+
+
+def vm_plan(vm, nesting, state="enabled", extras=None, host_switch_changed=False):
+    """The plan for one VM (a host_info ``vms`` entry) on a host whose ``nesting`` facts are given;
+    ``extras``: {option: bool} of the opt-in switches (nesting_rules.EXTRAS)."""
+    extras = extras or {}
+    method = nesting["method"]
     current = vm.get("vmx", {})
     # A key whose copies disagree (host_info's vmx_conflicts) is rewritten to one line when set,
     # removed when cleared: never taken as already right.
@@ -63,25 +72,21 @@ def nesting_plan(
 
     if method == "host":
         # ESXi 5.0: only the host-wide switch exists; it is set (never cleared: other VMs may use it).
-        if wanted_on and not facts["nesting"].get("host_vhv_allow"):
-            host_settings["vhv.allow"] = "TRUE"
+        if wanted_on and not nesting.get("host_vhv_allow"):
+            host_settings.update(HOST_SWITCH)
     elif wanted_on:
         if differs("vhv.enable", "TRUE"):
             vmx_settings["vhv.enable"] = "TRUE"
     elif "vhv.enable" in conflicted or (present("vhv.enable") and not values_equal(current["vhv.enable"], "FALSE")):
         vmx_remove.append("vhv.enable")
 
-    extras = {"vpmc": vpmc, "hide_hypervisor": hide_hypervisor}
-    for option, (key, value) in ((k, EXTRAS[k]) for k in ("vpmc", "hide_hypervisor")):
-        if wanted_on and extras[option] and differs(key, value):
-            vmx_settings[key] = value
-        elif not wanted_on and present(key):
-            vmx_remove.append(key)
-    for key, value in HARDWARE_MMU.items():
-        if wanted_on and hardware_mmu and differs(key, value):
-            vmx_settings[key] = value
-        elif not wanted_on and present(key):
-            vmx_remove.append(key)
+    # The opt-in switches: set when asked, and all removed when nesting is turned off.
+    for option in EXTRAS:
+        for key, value in BY_OPTION[option].keys.items():
+            if wanted_on and extras.get(option) and differs(key, value):
+                vmx_settings[key] = value
+            elif not wanted_on and present(key):
+                vmx_remove.append(key)
 
     # hostd holds another value than the file (an edit that was never reloaded: host_info's
     # hostd_stale): hostd would write its copy back at the next power-off, so the VM is reloaded,
@@ -92,12 +97,12 @@ def nesting_plan(
     for key in stale:
         if not wanted_on and key not in vmx_remove:
             vmx_remove.append(key)
-        elif wanted_on and (key == "vhv.enable" or (key == "vpmc.enable" and vpmc)):
+        elif wanted_on and (key == "vhv.enable" or (key == "vpmc.enable" and extras.get("vpmc"))):
             vmx_settings.setdefault(key, "TRUE")
     reload_pending = bool(stale)
 
     hardware = vm.get("hardware_version") or 0
-    needs_upgrade = bool(method == "vm" and wanted_on and hardware < facts["nesting"]["min_hardware_version"])
+    needs_upgrade = bool(method == "vm" and wanted_on and hardware < MIN_HARDWARE_VERSION)
     vm_change = bool(vmx_settings or vmx_remove or reload_pending)
     # A running VM only sees a new configuration after a power cycle; on 5.0 the host switch
     # reaches a VM the same way.
@@ -118,7 +123,7 @@ def nesting_plan(
     if file_remove:
         reasons.append("the .vmx must lose %s" % ", ".join(sorted(file_remove)))
     if needs_upgrade:
-        reasons.append("virtual hardware %s is below the %d that vhv.enable needs" % (hardware, 9))
+        reasons.append("virtual hardware %s is below the %d that vhv.enable needs" % (hardware, MIN_HARDWARE_VERSION))
     # An interrupted run powered the VM off to change it (restart_marker.py): this run powers it on.
     resume_power_on = bool(vm.get("restart_pending") and vm.get("power_state") == "poweredOff")
     if resume_power_on:

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import parse_fault, parse_power_state
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
     host_script,
@@ -23,6 +24,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     split_sections,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import DEFAULT_WAIT
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_rules import NEEDS_HARDWARE
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
     RemoteFileError,
     parse_read,
@@ -33,13 +35,11 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, values_equal
 
-MIN_HARDWARE_VERSION = 9
-# Keys that do nothing below virtual hardware 9.
-NEEDS_HARDWARE_9 = ("vhv.enable", "vpmc.enable")
 
-
-class VmConfigError(Exception):
+class VmConfigError(NestedvirtError):
     """The VM's configuration cannot be edited now; nothing was written."""
+
+    reason = "not_editable"
 
 
 def _label(vm):
@@ -62,31 +62,42 @@ def _guarded(vm):
 
 def read_vm_command(vm, upgrade_to=None):
     """Check identity and power state, optionally upgrade the hardware first, then read the vmx."""
+    return host_script(*read_vm_lines(vm, upgrade_to))
+
+
+def read_vm_lines(vm, upgrade_to=None):
+    """The lines of read_vm_command (for a batch of VMs: vm_batch)."""
     lines = _guarded(vm)
     if upgrade_to:
         lines += [mark("upgrade"), 'vim_cmd vmsvc/upgrade "$id" %s 2>&1' % quote("vmx-%02d" % upgrade_to)]
     # The file comes last and raw: its md5 header tells whether all of it arrived.
     lines += [mark("file"), read_command(vm["vmx_path"])]
-    return host_script(*lines)
+    return lines
 
 
 def _check_answer(stdout, vm, last):
     sections = split_sections(stdout, raw_tail="file")
     mismatch = identity_error(sections, _label(vm))
     if mismatch:
-        raise VmConfigError(mismatch)
+        raise VmConfigError(mismatch, "vm_moved")
     texts = {name: text for name, _arg, text in sections}
     if "running" not in texts and last not in texts:
-        raise VmConfigError("the host's answer for %s was cut short (connection lost?); run again" % _label(vm))
+        raise VmConfigError(
+            "the host's answer for %s was cut short (connection lost?); run again" % _label(vm), "no_answer"
+        )
     if "running" in texts:
         state = texts["running"].strip()
         fault = parse_fault(state)
         if fault:
-            raise VmConfigError("%s: %s: %s" % (_label(vm), fault["name"], fault["msg"]))
+            raise VmConfigError(
+                "%s: %s: %s" % (_label(vm), fault["name"], fault["msg"]),
+                "vm_gone" if fault["name"] == "NotFound" else "unreadable_output",
+            )
         raise VmConfigError(
             "%s is %s: its .vmx is only edited while it is powered off (ESXi reverts edits to a running VM). "
             "Nothing was written; shut it down first (nestedvirt.esxi.vm_power state=shutdown)."
-            % (_label(vm), parse_power_state(state))
+            % (_label(vm), parse_power_state(state)),
+            "vm_running",
         )
     return texts
 
@@ -114,7 +125,7 @@ def hardware_version(content):
 def keys_needing_hardware_9(settings):
     """The keys in ``settings`` that turn on something ESXi ignores below virtual hardware 9."""
     return sorted(
-        key for key, value in settings.items() if key.lower() in NEEDS_HARDWARE_9 and values_equal(value, "TRUE")
+        key for key, value in settings.items() if key.lower() in NEEDS_HARDWARE and values_equal(value, "TRUE")
     )
 
 
@@ -124,17 +135,27 @@ def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=
     A dropped connection does not stop the script between the write and the reload (SIGHUP and
     SIGPIPE are ignored): a vmx written but not reloaded would be overwritten by hostd later.
     """
-    write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait)
-    lines = _guarded(vm)  # host_script ignores SIGHUP and SIGPIPE
+    lines, stdin = write_vm_lines(vm, found, new_content, token, backup_path, lock_wait)
+    return host_script(*lines), stdin  # host_script ignores SIGHUP and SIGPIPE
+
+
+def write_vm_lines(vm, found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT, source=None):
+    """The lines of write_vm_command, and the new content's bytes (read from stdin, or from the
+    host file ``source`` where a batch staged it)."""
+    write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait, source=source)
+    lines = _guarded(vm)
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
     lines += ['  vim_cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
-    return host_script(*lines), stdin
+    return lines, stdin
 
 
 def reload_vm_command(vm):
     """Check identity and power state, then make hostd read the .vmx again (no write)."""
-    lines = _guarded(vm) + [mark("reload"), 'vim_cmd vmsvc/reload "$id" 2>&1', mark("end")]
-    return host_script(*lines)
+    return host_script(*reload_vm_lines(vm))
+
+
+def reload_vm_lines(vm):
+    return _guarded(vm) + [mark("reload"), 'vim_cmd vmsvc/reload "$id" 2>&1', mark("end")]
 
 
 def parse_reload_vm(stdout, vm, rc=0, stderr=""):
@@ -153,5 +174,6 @@ def _check_reload(texts, vm, written):
         raise VmConfigError(
             "%s: %s, but hostd did not reload it (%s); run 'vim-cmd vmsvc/reload %s' "
             "before powering the VM on, or its old configuration may be written back"
-            % (_label(vm), written, "%s: %s" % (fault["name"], fault["msg"]) if fault else "no answer", vm["vmid"])
+            % (_label(vm), written, "%s: %s" % (fault["name"], fault["msg"]) if fault else "no answer", vm["vmid"]),
+            "reload_failed",
         )
