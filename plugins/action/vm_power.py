@@ -1,78 +1,154 @@
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin for nestedvirt.esxi.vm_power: one round trip per operation, waiting on the host."""
+"""Action plugin for nestedvirt.esxi.vm_power: one round trip for one VM or a whole batch, the
+waiting done on the host (a batch's VMs all at once)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
-
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError, parse_power_state
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
-    host_script,
+    DATASTORE_PATH,
+    VMID,
+    VMX_PATH,
     identity_check,
     identity_error,
     mark,
     section_map,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import parse_read, read_command
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import locate_lines, pending_after
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_batch import (
+    batch_script,
+    function_batch,
+    new_token,
+    split_batch,
+)
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
     ARGUMENT_SPEC,
     PowerError,
     interpret_power,
-    power_command,
+    power_lines,
     target_state,
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
+
+OPTIONS = ("timeout", "force", "wait_for_ip", "restart_marker", "read_vmx")
 
 
 class ActionModule(EsxiShellAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("name", "vmid")], required_one_of=[("name", "vmid")]
+            argument_spec=ARGUMENT_SPEC,
+            mutually_exclusive=[("name", "vmid", "vms")],
+            required_one_of=[("name", "vmid", "vms")],
         )[1]
-        if args["vmid"] is not None:
-            vmid, expect_path, vmx_path = args["vmid"], None, None
+        if args["vms"] is not None:
+            handles = self.resolve_handles(task_vars, args["vms"])
+        elif args["vmid"] is not None:
+            handles = [{"vmid": args["vmid"]}]
         else:
-            vm = self.find_vm(task_vars, name=args["name"])
-            vmid, expect_path, vmx_path = vm["vmid"], vm["datastore_path"], vm["vmx_path"]
-        try:
-            if self._task.check_mode:
-                result.update(self._predict(vmid, expect_path, vmx_path, args["state"], args["restart_marker"]))
-            else:
-                options = dict((key, args[key]) for key in ("timeout", "force", "wait_for_ip", "restart_marker"))
-                command = power_command(vmid, args["state"], expect_path=expect_path, vmx_path=vmx_path, **options)
-                answer = self.run_sh(command)
-                result.update(interpret_power(answer["stdout"], vmid, args["state"], args["timeout"], args["force"]))
-        except PowerError as error:
-            raise AnsibleActionFail(str(error), result=dict(result, **error.outcome)) from error
-        except EsxiOutputError as error:
-            raise AnsibleActionFail(str(error)) from error
+            handles = self.resolve_handles(task_vars, [{"name": args["name"]}])
+        vms = self._power(handles, args) if handles else []
+        failed = [vm for vm in vms if vm.get("failed")]
+        if args["vms"] is not None:
+            result.update(changed=any(vm["changed"] for vm in vms), vms=vms)
+            if failed:
+                result.update(failed=True, msg="; ".join(vm["msg"] for vm in failed), reason=failed[0]["reason"])
+            return result
+        # One VM: its result is the task's, as it always was.
+        result.update(vms[0])
         return result
 
-    def _predict(self, vmid, expect_path, vmx_path, state, restart_marker):
-        """Check mode: read the state only, and say whether a power operation would be sent (or the
-        restart marker written or removed)."""
-        lines = ["id=%s" % quote(str(vmid))] + identity_check(expect_path) + locate_lines(vmx_path)
+    def _power(self, handles, args):
+        """Each VM's outcome, in the order given; a VM's failure is its own entry's."""
+        token = new_token()
+        prelude, bodies = function_batch(handles, lambda handle: self._lines(handle, args), self._shape)
+        stdout = self.run_sh(batch_script(bodies, token, parallel=True, prelude=prelude))["stdout"]
+        outputs, _whole = split_batch(stdout, token, len(handles))
+        vms = []
+        for handle, output in zip(handles, outputs, strict=True):
+            entry = {"vmid": str(handle["vmid"]), "name": handle.get("name"), "changed": False}
+            try:
+                if output is None:
+                    raise PowerError(
+                        "the host's answer for VM %s was cut short (connection lost?); run again" % handle["vmid"],
+                        reason="no_answer",
+                    )
+                if self._task.check_mode:
+                    entry.update(self._predicted(output, handle, args))
+                else:
+                    entry.update(
+                        interpret_power(
+                            output,
+                            handle["vmid"],
+                            args["state"],
+                            args["timeout"],
+                            args["force"],
+                            vmx_path=handle.get("vmx_path") if args["read_vmx"] else None,
+                        )
+                    )
+            except PowerError as error:
+                entry.update(error.outcome)
+                entry.update(changed=bool(error.outcome.get("operations")))
+                vms.append(self.vm_failure(error, entry))
+                continue
+            except NestedvirtError as error:  # an unreadable answer, a .vmx read that went wrong
+                vms.append(self.vm_failure(error, entry))
+                continue
+            vms.append(entry)
+        return vms
+
+    @staticmethod
+    def _shape(handle):
+        """What makes one VM's lines differ from another's, beside its vmid and paths."""
+        keys = ("datastore_path", "vmx_path", "wait_for_ip", "wait_for_tools")
+        return tuple(bool(handle[key]) if key in handle else None for key in keys)
+
+    def _lines(self, handle, args):
+        """One VM's lines, its vmid and paths taken from the batch function's arguments."""
+        vmid = VMID
+        expect = DATASTORE_PATH if handle.get("datastore_path") else None
+        vmx_path = VMX_PATH if handle.get("vmx_path") else None
+        read_vmx = args["read_vmx"] and args["state"] != "poweredon" and vmx_path
+        if not self._task.check_mode:
+            options = dict((key, args[key]) for key in OPTIONS)
+            # The plan says per VM how long a power-on waits: for an address only where its guest is
+            # verified, for Tools only where they ran before.
+            options.update((key, handle[key]) for key in ("wait_for_ip", "wait_for_tools") if key in handle)
+            return power_lines(vmid, args["state"], expect_path=expect, vmx_path=vmx_path, **options)
+        # Check mode: read the state only (and the .vmx, for the edit's diff that follows).
+        lines = identity_check(expect) + locate_lines(vmx_path)
         lines += [mark("before"), 'vim_cmd vmsvc/power.getstate "$id" 2>&1', mark("end")]
-        stdout = self.run_sh(host_script(*lines))["stdout"]
-        mismatch = identity_error(split_sections(stdout), "VM %s" % vmid)
+        if read_vmx:
+            lines += [mark("file"), read_command(vmx_path)]
+        return lines
+
+    def _predicted(self, output, handle, args):
+        """Check mode: whether a power operation would be sent (or the restart marker written or
+        removed)."""
+        mismatch = identity_error(split_sections(output, raw_tail="file"), "VM %s" % handle["vmid"])
         if mismatch:
-            raise PowerError(mismatch)
-        sections = section_map(stdout)
+            raise PowerError(mismatch, reason="vm_moved")
+        sections = section_map(output, raw_tail="file")
+        if "end" not in sections:
+            raise EsxiOutputError("the host's answer for VM %s was cut short; run again" % handle["vmid"])
         before = parse_power_state(sections.get("before", ""))
-        wanted = target_state(state)
+        wanted = target_state(args["state"])
         found = "restart_found" in sections
-        pending = pending_after(found, before, wanted, state, restart_marker)
-        return {
-            "vmid": str(vmid),
+        pending = pending_after(found, before, wanted, args["state"], args["restart_marker"])
+        predicted = {
             "power_state_before": before,
             "power_state": wanted,
             "changed": before != wanted or pending != found,
             "operations": [],
         }
+        if "file" in sections:
+            read = parse_read(handle["vmx_path"], sections["file"])
+            predicted["vmx"] = {"path": handle["vmx_path"], "md5": read.md5, "content": read.content}
+        return predicted

@@ -18,7 +18,8 @@ import time
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_rules import MIN_HARDWARE_VERSION
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
     RemoteFileError,
     parse_read,
@@ -27,7 +28,6 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import
     write_command,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_config import (
-    MIN_HARDWARE_VERSION,
     VmConfigError,
     hardware_version,
     keys_needing_hardware_9,
@@ -47,6 +47,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError, fold_key
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx_batch import configure
 
 # Read-plan-write rounds when another run changes the file in between.
 WRITE_ATTEMPTS = 3
@@ -56,8 +57,12 @@ class ActionModule(EsxiShellAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("path", "vm")], required_one_of=[("path", "vm")]
+            argument_spec=ARGUMENT_SPEC,
+            mutually_exclusive=[("path", "vm", "vms")],
+            required_one_of=[("path", "vm", "vms")],
         )[1]
+        if args["vms"] is not None:
+            return self._batch(args, task_vars, result)
         try:
             settings, remove = normalize_request(args["settings"], args["remove"])
             vm = self._find(task_vars, args["vm"]) if args["vm"] is not None else None
@@ -75,18 +80,16 @@ class ActionModule(EsxiShellAction):
                     self._write(args, vm, found, plan, backup_file)
                     break
                 except RemoteFileError as error:
-                    if error.reason != "changed" or attempt == WRITE_ATTEMPTS:
+                    if error.reason != "changed_meanwhile" or attempt == WRITE_ATTEMPTS:
                         raise
             # hostd holds an older copy than the file (host_info's hostd_stale): a write reloads
             # anyway; a file already as wanted is reloaded on its own.
             reload_only = vm is not None and args["reload"] and not plan.changed
             if reload_only and not self._task.check_mode:
                 parse_reload_vm(vm=vm, **self.run_sh(reload_vm_command(vm)))
-        except (VmxError, RemoteFileError, VmConfigError, EsxiOutputError) as error:
-            # The one place errors become a failed result; a VmxError may carry a machine-readable
-            # reason (vmx_syntax_error ...) and details (the offending lines).
-            fields = dict(error.details, reason=error.reason) if isinstance(error, VmxError) and error.reason else {}
-            raise AnsibleActionFail(str(error), result=fields) from error
+        except NestedvirtError as error:
+            # reason (vmx_syntax_error, changed_meanwhile ...) and details (the offending lines).
+            self.fail(error)
 
         result.update(
             changed=plan.changed or reload_only or result.get("changed", False),
@@ -111,6 +114,20 @@ class ActionModule(EsxiShellAction):
             result["diff"] = dict(
                 before_header=path, after_header=path, before=plan.before_text or "", after=plan.after_text
             )
+        return result
+
+    def _batch(self, args, task_vars, result):
+        entries = args["vms"]
+        handles = self.resolve_handles(
+            task_vars, [entry.get("handle") or {"name": entry.get("name")} for entry in entries]
+        )
+        vms, diffs = configure(self, handles, entries, args["found"], args)
+        failed = [vm for vm in vms if vm.get("failed")]
+        result.update(changed=any(vm.get("changed") for vm in vms), vms=vms)
+        if diffs:
+            result["diff"] = diffs
+        if failed:
+            result.update(failed=True, msg="; ".join(vm["msg"] for vm in failed), reason=failed[0]["reason"])
         return result
 
     def _read_and_plan(self, args, vm, path, settings, remove, result):

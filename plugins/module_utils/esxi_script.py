@@ -102,6 +102,18 @@ def section_map(stdout, raw_tail=None):
     return {name: text for name, _arg, text in split_sections(stdout, raw_tail)}
 
 
+class FromShell(object):
+    """A value the lines take from a shell variable instead of a literal: a batch defines the
+    lines of one VM once, as a function whose arguments are these (vm_batch.function_batch), so a
+    command for many VMs grows by one short call per VM, not by the whole script."""
+
+    def __init__(self, var):
+        self.var = var
+
+
+VMID, DATASTORE_PATH, VMX_PATH = FromShell("id"), FromShell("dsp"), FromShell("vp")
+
+
 def identity_check(datastore_path):
     """Lines that stop the script (marker ``identity``) unless VM $id still is the one at this path.
 
@@ -110,8 +122,12 @@ def identity_check(datastore_path):
     """
     if not datastore_path:
         return []
+    if isinstance(datastore_path, FromShell):
+        expected = '"vmPathName = \\"$%s\\""' % datastore_path.var
+    else:
+        expected = quote('vmPathName = "%s"' % datastore_path)
     return [
-        "exp=%s" % quote('vmPathName = "%s"' % datastore_path),
+        "exp=%s" % expected,
         'p=$(vim_cmd vmsvc/get.summary "$id" 2>&1 | grep -E "^ *vmPathName = " | head -n 1)',
         'case "$p" in *"$exp"*) ;; *) %s; printf \'%%s\\n\' "$p"; %s; exit 0;; esac' % (mark("identity"), mark("end")),
     ]

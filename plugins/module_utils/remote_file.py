@@ -25,6 +25,7 @@ import hashlib
 import posixpath
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import FromShell
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import (
     DEFAULT_STALE_AFTER,
     DEFAULT_WAIT,
@@ -98,8 +99,11 @@ class RemoteFile:
 
 
 def read_command(path):
-    f = quote(path)
-    parent = quote(posixpath.dirname(path) or "/")
+    """``path``: a literal, or a FromShell variable (a batch's function argument)."""
+    if isinstance(path, FromShell):
+        f, parent = '"$%s"' % path.var, '"${%s%%/*}"' % path.var
+    else:
+        f, parent = quote(path), quote(posixpath.dirname(path) or "/")
     return script(
         "f=%s" % f,
         'if [ -L "$f" ]; then echo "%s state=symlink"' % READ_MARK,

@@ -19,7 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import SED_VMX_PATH, mark
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import SED_VMX_PATH, FromShell, mark
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
 
 NAME = "nestedvirt-power-on-pending"
@@ -38,7 +38,9 @@ def marker_path(vmx_path):
 def locate_lines(vmx_path=None):
     """Lines setting $m to the marker's path (empty when the host does not say where VM $id is)
     and printing the marker ``restart_found`` when the file is there."""
-    if vmx_path:
+    if isinstance(vmx_path, FromShell):
+        lines = ['m="${%s%%/*}/%s"' % (vmx_path.var, NAME)]
+    elif vmx_path:
         lines = ["m=%s" % quote(marker_path(vmx_path))]
     else:
         lines = [

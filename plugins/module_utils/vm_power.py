@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import (
     EsxiOutputError,
     describe_fault,
@@ -25,12 +26,14 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
     NAP,
+    FromShell,
     host_script,
     identity_check,
     identity_error,
     mark,
     split_sections,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import parse_read, read_command
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import (
     leave_lines,
     locate_lines,
@@ -47,6 +50,9 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     wait_for_ip=dict(type="bool", default=True),
     restart_marker=dict(type="bool", default=False),
+    # A batch: the plan's handles (vmid, name, datastore_path, vmx_path), all at once on the host.
+    vms=dict(type="list", elements="dict"),
+    read_vmx=dict(type="bool", default=False),
 )
 _TARGET = {"poweredoff": "poweredOff", "shutdown": "poweredOff", "poweredon": "poweredOn"}
 _STATE_WORDS = {"poweredoff": "Powered off", "shutdown": "Powered off", "poweredon": "Powered on"}
@@ -57,26 +63,46 @@ def target_state(state):
     return _TARGET[state]
 
 
-class PowerError(Exception):
+class PowerError(NestedvirtError):
     """The VM could not be brought to the state; the message says where it stands.
 
     ``outcome`` holds what is known of what happened (states, operations sent), so that a
     failed task still reports a change it made.
     """
 
-    def __init__(self, message, outcome=None):
-        super(PowerError, self).__init__(message)
+    reason = "power_failed"
+
+    def __init__(self, message, outcome=None, reason=None):
+        super(PowerError, self).__init__(message, reason)
         self.outcome = outcome or {}
 
 
-def power_command(
-    vmid, state, timeout=300, force=False, wait_for_ip=True, expect_path=None, vmx_path=None, restart_marker=False
+def power_command(vmid, state, **options):
+    """The script for one VM (see power_lines)."""
+    return host_script(*power_lines(vmid, state, **options))
+
+
+def power_lines(
+    vmid,
+    state,
+    timeout=300,
+    force=False,
+    wait_for_ip=True,
+    expect_path=None,
+    vmx_path=None,
+    restart_marker=False,
+    read_vmx=False,
+    wait_for_tools=False,
 ):
-    """The script; ``vmx_path`` (when known) saves looking up where the restart marker goes, and
-    ``restart_marker`` (off states) leaves it before powering off (see restart_marker)."""
+    """The lines bringing VM ``vmid`` to ``state``; ``vmx_path`` (when known) saves looking up where
+    the restart marker goes, ``restart_marker`` (off states) leaves it before powering off (see
+    restart_marker), ``wait_for_tools`` (power-on) waits until VMware Tools run, ``wait_for_ip``
+    also until they report an address, and ``read_vmx`` (off states, with ``vmx_path``) prints the .vmx once the VM
+    is off, under a last, raw section ``file``: a file is only read for an edit once the VM is
+    off, since hostd writes its copy of the configuration back at power-off."""
     hard_off = [mark("op", "off"), 'vim_cmd vmsvc/power.off "$id" 2>&1'] if force else []
-    lines = [
-        "id=%s" % quote(str(vmid)),
+    lines = [] if isinstance(vmid, FromShell) else ["id=%s" % quote(str(vmid))]
+    lines += [
         'st() { vim_cmd vmsvc/power.getstate "$id" 2>&1; }',
         "deadline=$(( $(date +%%s) + %d ))" % int(timeout),
     ]
@@ -133,16 +159,24 @@ def power_command(
             "  esac",
             "fi",
         ]
-        if wait_for_ip:
+        if wait_for_ip or wait_for_tools:
+            # Done when Tools run and, with wait_for_ip, the top-level ipAddress (3-space indent)
+            # is a string.
+            ready = ['    case "$g" in *guestToolsRunning*) break;; esac']
+            if wait_for_ip:
+                ready = [
+                    '    case "$g" in *guestToolsRunning*) case "$g" in *"',
+                    '   ipAddress = \\""*) break;; esac;; esac',
+                ]
             lines += [
                 'if [ "$already" = 0 ] || [ "$already" = 1 ]; then',
                 "  while :; do",
                 '    g=$(vim_cmd vmsvc/get.guest "$id" 2>&1)',
                 # A VM that did not come on (a failed power-on) will not get an address: no wait.
                 '    case "$(st)" in *"Powered on"*) ;; *) break;; esac',
-                # Done when Tools run and the top-level ipAddress (3-space indent) is a string.
-                '    case "$g" in *guestToolsRunning*) case "$g" in *"',
-                '   ipAddress = \\""*) break;; esac;; esac',
+            ]
+            lines += ready
+            lines += [
                 '    case "$g" in *"(vim.fault."*) break;; esac',
                 '    if [ "$(date +%%s)" -ge "$deadline" ]; then %s; break; fi' % mark("timeout"),
                 "    " + NAP,
@@ -155,25 +189,30 @@ def power_command(
     # A power-on that failed keeps the marker: the next run tries again.
     lines += settle_lines("a", keep_when_off=restart_marker or state == "poweredon")
     lines += [mark("end")]
-    return host_script(*lines)
+    if read_vmx and vmx_path and state != "poweredon":
+        lines += ['case "$a" in *"Powered off"*) %s; %s;; esac' % (mark("file"), read_command(vmx_path))]
+    return lines
 
 
 def _state(text, vmid, when):
     fault = parse_fault(text)
     if fault and fault["name"] == "NotFound":
-        raise PowerError("VM %s does not exist (any more) on the host (%s)" % (vmid, when))
+        raise PowerError("VM %s does not exist (any more) on the host (%s)" % (vmid, when), reason="vm_gone")
     try:
         return parse_power_state(text)
     except EsxiOutputError as error:
-        raise PowerError("cannot read the power state of VM %s %s: %s" % (vmid, when, error)) from error
+        raise PowerError(
+            "cannot read the power state of VM %s %s: %s" % (vmid, when, error), reason="unreadable_output"
+        ) from error
 
 
-def interpret_power(stdout, vmid, state, timeout, force):
-    """Read the power script's answer; return a dict of what happened or raise PowerError."""
-    sections = split_sections(stdout)
+def interpret_power(stdout, vmid, state, timeout, force, vmx_path=None):
+    """Read the power script's answer; return a dict of what happened or raise PowerError. With
+    ``vmx_path``, the .vmx read once the VM was off (read_vmx) is returned as ``vmx``."""
+    sections = split_sections(stdout, raw_tail="file")
     mismatch = identity_error(sections, "VM %s" % vmid)
     if mismatch:
-        raise PowerError(mismatch)
+        raise PowerError(mismatch, reason="vm_moved")
     by_name = {}
     ops = []
     for name, arg, text in sections:
@@ -182,7 +221,9 @@ def interpret_power(stdout, vmid, state, timeout, force):
         else:
             by_name[name] = text
     if "end" not in by_name:
-        raise PowerError("the host's answer for VM %s was cut short (connection lost?); run again" % vmid)
+        raise PowerError(
+            "the host's answer for VM %s was cut short (connection lost?); run again" % vmid, reason="no_answer"
+        )
     before = _state(by_name.get("before", ""), vmid, "before any change")
     after = _state(by_name.get("after", ""), vmid, "after the power operation")
     result = {
@@ -201,7 +242,11 @@ def interpret_power(stdout, vmid, state, timeout, force):
             " this one be interrupted, could not be written beside its .vmx: %s"
             % (vmid, by_name["marker_failed"].strip() or "no reason given"),
             result,
+            "marker_unwritable",
         )
+    if "file" in by_name and vmx_path:
+        found = parse_read(vmx_path, by_name["file"])
+        result["vmx"] = {"path": vmx_path, "md5": found.md5, "content": found.content}
     if "guest" in by_name:
         guest = parse_guest_info(by_name["guest"])
         result["tools_running"] = guest["tools_running"]
@@ -214,12 +259,14 @@ def interpret_power(stdout, vmid, state, timeout, force):
                 "VM %s refused a graceful shutdown (%s); it is still %s. Set force: true to power it off hard."
                 % (vmid, describe_fault(refused), after),
                 result,
+                "tools_unavailable",
             )
         if "timeout" in by_name:
             raise PowerError(
                 "VM %s did not shut down within %d s; it is still %s.%s"
                 % (vmid, timeout, after, "" if force else " Set force: true to power it off hard after the timeout."),
                 result,
+                "shutdown_timeout",
             )
         failure = next((parse_fault(text) for _op, text in ops if parse_fault(text)), None)
         raise PowerError(
@@ -228,6 +275,8 @@ def interpret_power(stdout, vmid, state, timeout, force):
         )
     if state == "poweredon" and "timeout" in by_name:
         raise PowerError(
-            "VM %s is powered on but VMware Tools did not report an address within %d s" % (vmid, timeout), result
+            "VM %s is powered on but VMware Tools did not run, or report an address, within %d s" % (vmid, timeout),
+            result,
+            "no_address",
         )
     return result

@@ -32,6 +32,10 @@ ARGUMENT_SPEC = dict(
     backup=dict(type="bool", default=False),
     create=dict(type="bool", default=False),
     lock_timeout=dict(type="int", default=30),
+    # A batch of powered-off VMs of the host: the plan's entries (handle, vmx_settings, vmx_remove,
+    # reload, upgrade_hardware) and what their shutdown read (vm_power read_vmx: its vms).
+    vms=dict(type="list", elements="dict"),
+    found=dict(type="list", elements="dict", default=[]),
 )
 
 

@@ -96,6 +96,42 @@ class EsxiShellAction(ActionBase):
         facts = hostvars.get(host, {}).get("nestedvirt_esxi") if host in hostvars else None
         return facts or None
 
+    @staticmethod
+    def fail(error, result=None):
+        """The one place an error of the collection becomes a failed task: its message, its
+        ``reason`` and details, beside what the task already knows (``result``)."""
+        raise AnsibleActionFail(str(error), result=dict(result or {}, **error.as_result())) from error
+
+    @staticmethod
+    def vm_failure(error, entry):
+        """One VM's failure inside a batch, as that VM's entry of the result."""
+        return dict(entry, failed=True, msg=str(error), **error.as_result())
+
+    def resolve_handles(self, task_vars, handles):
+        """The handles of a batch, each with a vmid: the plan's handles pass as they are; a VM named
+        only is looked up once for the whole batch (facts, else one getallvms round trip)."""
+        named = [handle for handle in handles if not handle.get("vmid")]
+        if not named:
+            return [dict(handle) for handle in handles]
+        facts = self.host_facts(task_vars)
+        vms = facts.get("vms", []) if facts else None
+        if vms is None or any(handle["name"] not in set(vm["name"] for vm in vms) for handle in named):
+            try:
+                vms = parse_vm_listing(self.run_sh(vm_listing_command())["stdout"])
+            except EsxiOutputError as error:
+                self.fail(error)
+        resolved = []
+        for handle in handles:
+            if handle.get("vmid"):
+                resolved.append(dict(handle))
+                continue
+            try:
+                vm = select_vm(vms, name=handle.get("name"))
+            except VmSelectionError as error:
+                self.fail(error)
+            resolved.append(dict(handle, vmid=vm["vmid"], datastore_path=vm["datastore_path"], vmx_path=vm["vmx_path"]))
+        return resolved
+
     def find_vm(self, task_vars, name=None, vmid=None):
         """The VM (vmid, name, datastore_path, vmx_path, ...): from host_info facts when they know
         it, else from one getallvms round trip. Callers re-check its identity on the host."""
