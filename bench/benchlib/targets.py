@@ -85,6 +85,18 @@ def _s(seconds: float | None) -> str:
     return "?" if seconds is None else "%.1f s" % seconds
 
 
+def coverage_note(row: dict) -> str:
+    """A warning when the run's output names fewer VMs than the lab has (see measure.vms_in_output)."""
+    named = row.get("vms_in_output")
+    if not named or sum(named.values()) >= row["vms"]:
+        return ""
+    return " (its output names only %d of the %d VMs beside their host: %s)" % (
+        sum(named.values()),
+        row["vms"],
+        ", ".join("%s %d" % kv for kv in sorted(named.items())),
+    )
+
+
 def _kinds(by_kind: dict) -> str:
     return ", ".join("%s %g" % kv for kv in by_kind.items())
 
@@ -127,9 +139,8 @@ def full_round_trips(label: str, row: dict | None, batch: int | None) -> dict:
                     "; sent once per VM instead of once per batch: " + ", ".join(per_vm) if per_vm else "",
                 )
             )
-    met = row["ok"] and not over
-    cause = _failed(row) if not row["ok"] else "; ".join(over)
-    return _target(name, goal, "; ".join(parts), met, cause)
+    cause = "; ".join(([] if row["ok"] else [_failed(row)]) + over)
+    return _target(name, goal, "; ".join(parts), row["ok"] and not over, cause)
 
 
 def floor_overhead(row: dict | None) -> dict:
@@ -139,16 +150,15 @@ def floor_overhead(row: dict | None) -> dict:
     if not row or row.get("bare_wall_s") is None:
         return _target(name, goal, None, None)
     allowed = row["bare_wall_s"] + FLOOR_SHARE * row["floor_s"]
-    measured = "%.1f s = %.1f s wall - %.1f s floor; allowed %.1f s (bare %.1f s + %.1f s)" % (
+    measured = "%.1f s = %.1f s wall - %.1f s floor; allowed %.1f s (bare %.1f s + %.1f s)%s" % (
         row["overhead_s"],
         row["wall_s"],
         row["floor_s"],
         allowed,
         row["bare_wall_s"],
         FLOOR_SHARE * row["floor_s"],
+        coverage_note(row),
     )
-    if not row["ok"]:
-        return _target(name, goal, measured, False, _failed(row))
     met = row["overhead_s"] <= allowed
     ph = row.get("phases") or {}
     cause = (
@@ -172,6 +182,9 @@ def floor_overhead(row: dict | None) -> dict:
             row["controller_cpu_s"],
         )
     )
+    if not row["ok"]:
+        # A run that did not finish the job proves nothing about its overhead, whatever its wall.
+        return _target(name, goal, measured, False, _failed(row) + ("" if met else ". " + cause))
     return _target(name, goal, measured, met, cause)
 
 
@@ -182,7 +195,12 @@ def idle_wall(row: dict | None) -> dict:
     if not row or row.get("bare_wall_s") is None:
         return _target(name, goal, None, None)
     ratio = row["wall_s"] / row["bare_wall_s"]
-    measured = "%.1f s = %.2fx the bare playbook's %.1f s" % (row["wall_s"], ratio, row["bare_wall_s"])
+    measured = "%.1f s = %.2fx the bare playbook's %.1f s%s" % (
+        row["wall_s"],
+        ratio,
+        row["bare_wall_s"],
+        coverage_note(row),
+    )
     if not row["ok"]:
         return _target(name, goal, measured, False, _failed(row))
     cause = (
@@ -223,7 +241,7 @@ def idle_growth(small: dict | None, large: dict | None) -> list[dict]:
     wall = _target(
         label + ": wall per extra VM",
         wall_goal,
-        "%.1f ms (%.1f s -> %.1f s)" % (ms, small["wall_s"], large["wall_s"]),
+        "%.1f ms (%.1f s -> %.1f s)%s" % (ms, small["wall_s"], large["wall_s"], coverage_note(large)),
         ok and ms <= IDLE_MS_PER_EXTRA_VM,
         failed
         if not ok
