@@ -13,7 +13,7 @@ from .paths import MACHINE, PACKAGED, PEERS_VENV, ROOT, VENV_BIN
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False).stdout
 
 
 def commit() -> dict:
@@ -36,6 +36,7 @@ def _pip_version(venv_bin: Path, package: str) -> str | None:
         [str(venv_bin / "python"), "-c", "import importlib.metadata as m; print(m.version(%r))" % package],
         capture_output=True,
         text=True,
+        check=False,
     )
     return done.stdout.strip() or None
 

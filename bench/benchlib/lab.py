@@ -24,7 +24,7 @@ def hostd(address: str, argv: list[str], timeout: float = 30.0) -> tuple[int, st
         chunks = []
         while chunk := conn.recv(65536):
             chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\n")
+    head, _newline, body = b"".join(chunks).partition(b"\n")
     return int(head), body.decode("utf-8", "replace")
 
 
@@ -78,7 +78,9 @@ class Lab:
 
     def up(self) -> None:
         if self.state.exists():
-            subprocess.run([str(ESXILAB), "down", "--dir", str(self.state)], capture_output=True, timeout=120)
+            subprocess.run(
+                [str(ESXILAB), "down", "--dir", str(self.state)], capture_output=True, timeout=120, check=False
+            )
             shutil.rmtree(self.state)
         self.state.parent.mkdir(parents=True, exist_ok=True)
         config = yaml.safe_load(self.config.read_text())
@@ -94,6 +96,7 @@ class Lab:
                 capture_output=True,
                 text=True,
                 timeout=600,
+                check=False,
             )
             if done.returncode == 0:
                 self.up_s = time.monotonic() - start
@@ -114,7 +117,9 @@ class Lab:
                 raise LabError("lab %s: %s (%s) is up but its SSH does not answer" % (self.name, host, address))
 
     def down(self) -> None:
-        done = subprocess.run([str(ESXILAB), "down", "--dir", str(self.state)], capture_output=True, text=True)
+        done = subprocess.run(
+            [str(ESXILAB), "down", "--dir", str(self.state)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             say("esxilab down %s: %s" % (self.name, (done.stdout + done.stderr).strip()[-500:]))
 
