@@ -138,3 +138,15 @@ def test_unmeasured_targets_are_neither_met_nor_missed():
     out = targets.evaluate({"full": {}, "idempotent": {}, "floor": {}})
     assert out and all(t["met"] is None and t["cause"] == "not measured in this run" for t in out)
     assert {"name", "goal", "measured", "met"} <= set(out[0])
+
+
+def test_a_failed_run_misses_with_its_measurements_in_the_cause():
+    row = _floor_row(wall=30.0, round_trips=81, ok=False)
+    row["vms_in_output"] = {"esxi-a": 20, "esxi-b": 0}
+    overhead = targets.floor_overhead(row)
+    assert overhead["met"] is False
+    assert overhead["cause"].startswith("the run failed: run.log")
+    assert "15.0 s over the allowance" in overhead["cause"]
+    assert "names only 20 of the 40 VMs beside their host: esxi-a 20, esxi-b 0" in overhead["measured"]
+    trips = targets.full_round_trips("2 x 20", row, None)
+    assert trips["cause"].startswith("the run failed") and "77 over its budget" in trips["cause"]
