@@ -31,8 +31,10 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_batch import (
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
     ARGUMENT_SPEC,
     PowerError,
+    describe_progress,
     interpret_power,
     power_lines,
+    progress_command,
     target_state,
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
@@ -69,7 +71,13 @@ class ActionModule(EsxiShellAction):
         """Each VM's outcome, in the order given; a VM's failure is its own entry's."""
         token = new_token()
         prelude, bodies = function_batch(handles, lambda handle: self._lines(handle, args), self._shape)
-        stdout = self.run_sh(batch_script(bodies, token, parallel=True, prelude=prelude))["stdout"]
+        names = dict((str(handle["vmid"]), handle.get("name") or str(handle["vmid"])) for handle in handles)
+        progress = (
+            progress_command(names, args["state"]),
+            lambda stdout: describe_progress(stdout, names, args["state"]),
+        )
+        command = batch_script(bodies, token, parallel=True, prelude=prelude)
+        stdout = self.run_sh(command, progress=None if self._task.check_mode else progress)["stdout"]
         outputs, _whole = split_batch(stdout, token, len(handles))
         vms = []
         for handle, output in zip(handles, outputs, strict=True):

@@ -39,7 +39,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker imp
     locate_lines,
     settle_lines,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.shell import quote, script
 
 STATES = ("poweredoff", "shutdown", "poweredon")
 ARGUMENT_SPEC = dict(
@@ -280,3 +280,32 @@ def interpret_power(stdout, vmid, state, timeout, force, vmx_path=None):
             "no_address",
         )
     return result
+
+
+def progress_command(vmids, state):
+    """A short look at how far a batch is, for its progress line (one line per VM: vmid, then its
+    power state, or after a power-on whether Tools run)."""
+    look = (
+        'vim-cmd vmsvc/get.guest "$id" 2>/dev/null | grep -m 1 toolsRunningStatus'
+        if state == "poweredon"
+        else 'vim-cmd vmsvc/power.getstate "$id" 2>/dev/null | tail -n 1'
+    )
+    return script(
+        "for id in %s; do printf '%%s ' \"$id\"; %s; echo; done" % (" ".join(quote(str(v)) for v in vmids), look)
+    )
+
+
+def describe_progress(stdout, names, state):
+    """What a batch still waits for, from progress_command's answer: ``names`` {vmid: name}."""
+    waiting = []
+    for line in stdout.splitlines():
+        vmid, _, rest = line.strip().partition(" ")
+        if vmid not in names:
+            continue
+        ready = "guestToolsRunning" in rest if state == "poweredon" else "Powered off" in rest
+        if not ready:
+            waiting.append(names[vmid])
+    verb = "booting (no VMware Tools yet)" if state == "poweredon" else "shutting down"
+    if not waiting:
+        return "every VM of the batch is %s; finishing" % ("up" if state == "poweredon" else "off")
+    return "%d of %d VMs still %s: %s" % (len(waiting), len(names), verb, ", ".join(sorted(waiting)))

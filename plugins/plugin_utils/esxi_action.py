@@ -19,9 +19,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import threading
 import time
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
@@ -36,6 +38,9 @@ SSH_HINT = (
     "nestedvirt.esxi.ssh_service, or at the console (DCUI: Troubleshooting Options > Enable SSH)"
 )
 
+# A command that waits on the host longer than this shows progress this often (run_sh).
+PROGRESS_EVERY = 30
+PROGRESS_MARK = ": nestedvirt-progress"
 # Seconds before each new try after a dropped connection: five more tries within 30 s.
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)
 # A first try that fails so was never connected (SSH off, a wrong key or name): no new tries.
@@ -56,9 +61,41 @@ class EsxiShellAction(ActionBase):
 
     reconnects = 0  # new connections this task needed after drops (reported by the plugins)
 
-    def run_sh(self, command, stdin=None):
+    def run_sh(self, command, stdin=None, progress=None):
         """Run one command on the host: one round trip (more after a dropped connection).
-        Returns dict(rc, stdout, stderr)."""
+        Returns dict(rc, stdout, stderr).
+
+        ``progress``: ``(poll_command, describe)`` for a command that waits on the host (a batch's
+        shutdowns or boots). While it runs past PROGRESS_EVERY seconds, the poll is sent every
+        PROGRESS_EVERY seconds on a round trip of its own (its text starts with PROGRESS_MARK, so
+        counts can leave it out) and ``describe(its stdout)`` is shown: a long wait is never silent.
+        A poll that fails only says so; it never changes the command's outcome."""
+        if progress is None:
+            return self._send(command, stdin)
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(done, progress), daemon=True)
+        watcher.start()
+        try:
+            return self._send(command, stdin)
+        finally:
+            done.set()
+            watcher.join(PROGRESS_EVERY)
+
+    def _watch(self, done, progress):
+        started = time.monotonic()
+        poll, describe = progress
+        while not done.wait(PROGRESS_EVERY):
+            try:
+                _rc, stdout, _stderr = self._connection.exec_command(PROGRESS_MARK + "\n" + poll, sudoable=False)
+                what = describe(to_text(stdout, errors="surrogate_or_replace"))
+            except Exception as error:  # noqa: BLE001 - progress is best effort, the command decides
+                what = "still waiting (the progress poll failed: %s)" % str(error).splitlines()[0][:100]
+            if not done.is_set():
+                self._display.display(
+                    "%s: %s, after %d s" % (self._play_context.remote_addr, what, time.monotonic() - started)
+                )
+
+    def _send(self, command, stdin=None):
         waited, error = 0, None
         for delay in (0,) + RECONNECT_DELAYS:
             if delay:
