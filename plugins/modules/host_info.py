@@ -99,6 +99,7 @@ host:
           prints them (C(nestedHVEnabled), C(vPMCEnabled); none before ESXi 5.1), and C(hostd_stale)
           lists the .vmx keys (C(vhv.enable), C(vpmc.enable)) whose value hostd does not hold, as the file
           was edited and not reloaded, and hostd would write its copy back at the VM's next power-off.
+        - C(vmx_md5) is the .vmx's checksum when it was read (a host plan's handle carries it).
       type: list
       elements: dict
       sample:
@@ -119,6 +120,7 @@ host:
           restart_pending: false
           hostd: {nestedHVEnabled: true, vPMCEnabled: false}
           hostd_stale: []
+          vmx_md5: 0cc175b9c0f1b6a831c399e269772661
     invalid_vmids:
       description: Registrations the host reports as invalid (C(Skipping invalid VM)).
       type: list

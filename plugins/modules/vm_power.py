@@ -34,12 +34,25 @@ options:
       - Found in the C(nestedvirt_esxi) facts of M(nestedvirt.esxi.host_info) when they are set,
         else with one more round trip. Either way the host checks, in the same command as the
         power operation, that the VM still has the vmx path it had when found.
-      - Mutually exclusive with O(vmid).
+      - Mutually exclusive with O(vmid) and O(vms).
     type: str
   vmid:
     description:
-      - The VM's id on the host (C(vim-cmd vmsvc/getallvms)). Mutually exclusive with O(name).
+      - The VM's id on the host (C(vim-cmd vmsvc/getallvms)). Mutually exclusive with O(name) and O(vms).
     type: str
+  vms:
+    description:
+      - A batch of VMs of the host, brought to O(state) in one round trip, every VM at once (the host
+        waits for each in parallel, so the batch takes as long as its slowest VM). Each VM's outcome is
+        its own entry of RV(vms); the task fails when one VM failed, after the others went through.
+      - Each item is a handle of a host plan (P(nestedvirt.esxi.host_plan#filter)), used as it is
+        (C(vmid), C(name), C(datastore_path), C(vmx_path); C(wait_for_ip) and C(wait_for_tools)
+        override O(wait_for_ip) for that VM), or C({name}), looked up once for the whole batch.
+      - A wait longer than 30 s shows, every 30 s, which VMs are still shutting down or booting (a short
+        poll of its own).
+      - Mutually exclusive with O(name) and O(vmid).
+    type: list
+    elements: dict
   state:
     description:
       - V(poweredoff) powers the VM off hard.
@@ -82,6 +95,14 @@ options:
         the file by hand to keep such a VM off.
     type: bool
     default: false
+  read_vmx:
+    description:
+      - With O(state=shutdown) or O(state=poweredoff), also read each VM's .vmx once the VM is off, in
+        the same round trip, and return it (RV(vms[].vmx)) for the edit that follows
+        (M(nestedvirt.esxi.vmx) takes it as O(nestedvirt.esxi.vmx#module:found)). Read only then, since
+        hostd writes its copy of the configuration back at power-off.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads the power state and reports whether a power operation would be sent.
@@ -103,6 +124,14 @@ EXAMPLES = r"""
     timeout: 120
     force: true
   register: stopped
+
+- name: Shut two VMs down at once, in one round trip
+  nestedvirt.esxi.vm_power:
+    vms:
+      - name: Lab VM 1
+      - name: Lab VM 2
+    state: shutdown
+    restart_marker: true
 
 - name: Power it on again only if it was on, and wait for its address
   nestedvirt.esxi.vm_power:
@@ -153,6 +182,22 @@ ip_address:
   returned: when O(state=poweredon) and O(wait_for_ip)
   type: str
   sample: 10.0.0.5
+vms:
+  description:
+    - With O(vms), each VM's outcome, in the order given, with the fields above, its C(name), and for a
+      VM that failed C(failed), C(msg) and C(reason) (C(tools_unavailable), C(shutdown_timeout),
+      C(marker_unwritable), C(vm_gone), C(vm_moved), C(no_answer), C(no_address), C(power_failed) ...).
+    - With O(read_vmx), C(vmx) (C(path), C(md5), C(content)) for each VM that ended off.
+  returned: when O(vms) is given
+  type: list
+  elements: dict
+  sample: [{"vmid": "12", "name": "Lab VM 1", "power_state_before": "poweredOn", "power_state": "poweredOff",
+            "operations": ["shutdown"], "changed": true}]
+reason:
+  description: Why the task failed, as a word (for a batch, the first failed VM's).
+  returned: failure
+  type: str
+  sample: tools_unavailable
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -164,8 +209,8 @@ def main():
     # The work is done by the action plugin of the same name on the controller.
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("name", "vmid")],
-        required_one_of=[("name", "vmid")],
+        mutually_exclusive=[("name", "vmid", "vms")],
+        required_one_of=[("name", "vmid", "vms")],
         supports_check_mode=True,
     )
     module.fail_json(msg="nestedvirt.esxi.vm_power runs as an action plugin; it cannot run on the target itself")

@@ -58,7 +58,7 @@ options:
     description:
       - Absolute path of the file on the target, for example
         C(/vmfs/volumes/datastore1/vm1/vm1.vmx) or C(/etc/vmware/config).
-      - Exactly one of O(path) and O(vm) is required.
+      - Exactly one of O(path), O(vm) and O(vms) is required.
     type: str
   vm:
     description:
@@ -120,6 +120,27 @@ options:
         held after that, the task fails and names the holder; nothing is written.
     type: int
     default: 30
+  vms:
+    description:
+      - A batch of powered-off VMs of the ESXi host, each edited as its own item says, in one round trip
+        for all of them (one more to read the ones O(found) lacks); each .vmx written compare-and-swap
+        against what was read, under its lock, then reloaded (C(vim-cmd vmsvc/reload)). One VM's failure
+        is its entry of RV(vms); the others are written all the same.
+      - Each item is an entry of a host plan (P(nestedvirt.esxi.host_plan#filter)) - C(handle) (or
+        C(name)), C(vmx_settings), C(vmx_remove), C(reload) (reload even when the file is already right),
+        C(upgrade_hardware).
+      - Mutually exclusive with O(path) and O(vm); O(settings), O(remove), O(upgrade_hardware) and
+        O(reload) then come from each item.
+    type: list
+    elements: dict
+  found:
+    description:
+      - With O(vms), what the VMs' shutdown read once each was off (the RV(nestedvirt.esxi.vm_power#module:vms)
+        of M(nestedvirt.esxi.vm_power) with O(nestedvirt.esxi.vm_power#module:read_vmx)), matched by vmid;
+        those VMs need no read round trip.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     description: Reads the file and reports what would change; writes nothing.
@@ -137,6 +158,9 @@ notes:
   - Round trips with O(path) are one to read and one to write. With O(vm) the same, plus one to
     find the VM when no C(nestedvirt_esxi) facts are set, plus one to upgrade the hardware when
     needed.
+  - With O(vms), one round trip writes every VM of the batch (a batch whose scripts exceed what one
+    command can carry, about 20 VMs, takes one more per such share), plus one to read those
+    O(found) lacks.
 """
 
 EXAMPLES = r"""
@@ -223,11 +247,23 @@ conflicts:
   sample: {"vhv.enable": [{"line": 3, "value": "TRUE"}, {"line": 9, "value": "FALSE"}]}
 reason:
   description:
-    - Why the task failed, when the cause is one of these - C(vmx_syntax_error) (a line ESXi cannot
-      read, see RV(syntax_errors)), C(vmx_not_text) (the file holds NUL bytes).
-  returned: on failure, for the causes listed
+    - Why the task failed, as a word - for example C(vmx_syntax_error) (a line ESXi cannot read, see
+      RV(syntax_errors)), C(vmx_not_text) (the file holds NUL bytes), C(changed_meanwhile) (another
+      run changed the file, three times in a row), C(locked), C(vm_running), C(vm_moved),
+      C(hardware_too_old), C(reload_failed). For a batch, the first failed VM's.
+  returned: failure
   type: str
   sample: vmx_syntax_error
+vms:
+  description:
+    - With O(vms), each VM's outcome in the order given - C(vmid), C(name), C(path), C(changed),
+      RV(values), RV(duplicates_removed), RV(conflicts), C(reloaded), C(hardware_upgraded), and for
+      a VM that failed C(failed), C(msg) and C(reason).
+  returned: when O(vms) is given
+  type: list
+  elements: dict
+  sample: [{"vmid": "12", "name": "Lab VM 1", "changed": true, "reloaded": true,
+            "values": {"vhv.enable": {"before": null, "after": "TRUE"}}}]
 syntax_errors:
   description: The lines ESXi cannot read, with their line numbers (from 1, as ESXi counts them).
   returned: when RV(reason) is C(vmx_syntax_error)
@@ -251,8 +287,8 @@ def main():
     # carries the documentation and the argument spec, and says so if it is ever run directly.
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("path", "vm")],
-        required_one_of=[("path", "vm")],
+        mutually_exclusive=[("path", "vm", "vms")],
+        required_one_of=[("path", "vm", "vms")],
         supports_check_mode=True,
     )
     module.fail_json(msg="nestedvirt.esxi.vmx runs as an action plugin; it cannot run on the target itself")
