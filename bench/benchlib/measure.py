@@ -242,11 +242,19 @@ def command_kind(text: str) -> str:
     return next((kind for kind, pattern in _KINDS if pattern.search(text)), "other")
 
 
+# The text that starts a progress poll (plugin_utils/esxi_action.py PROGRESS_MARK).
+PROGRESS_MARK = "nestedvirt-progress"
+
+
 def round_trips(lab: Lab, commands: list[tuple[str, dict]], vm_names: set[str]) -> dict:
     """SSH commands, in all and by host: by kind, and split into host-level ones and those naming a
     VM (a batch command naming several VMs counts once, as the round trip it is)."""
-    per_host = {host: {"total": 0, "host_level": 0, "per_vm": 0, "by_kind": {}} for host in lab.hosts}
+    per_host = {host: {"total": 0, "host_level": 0, "per_vm": 0, "by_kind": {}, "progress": 0} for host in lab.hosts}
     kinds: dict[str, int] = {}
+    progress = [(host, entry) for host, entry in commands if PROGRESS_MARK in entry.get("command", "")]
+    for host, _entry in progress:
+        per_host[host]["progress"] += 1  # a long wait's progress polls are counted apart
+    commands = [(host, entry) for host, entry in commands if PROGRESS_MARK not in entry.get("command", "")]
     for host, entry in commands:
         text = entry.get("command", "")
         kind = command_kind(text)
@@ -258,6 +266,7 @@ def round_trips(lab: Lab, commands: list[tuple[str, dict]], vm_names: set[str]) 
         mine["per_vm" if about_vm else "host_level"] += 1
     power = sum(1 for _h, e in commands if re.search(r"vmsvc/power\.(on|off|shutdown)\b", e.get("command", "")))
     return {
+        "progress_polls": len(progress),
         "total": len(commands),
         "host_level": sum(v["host_level"] for v in per_host.values()),
         "per_vm": sum(v["per_vm"] for v in per_host.values()),
