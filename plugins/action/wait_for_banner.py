@@ -9,32 +9,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import socket
 import time
 
 from ansible.plugins.action import ActionBase
 
-ARGUMENT_SPEC = dict(
-    host=dict(type="str", required=True),
-    port=dict(type="int", default=22),
-    search=dict(type="str", default="^SSH-"),
-    timeout=dict(type="int", default=60),
-    required=dict(type="bool", default=True),
-)
-# Between two looks at a port that did not answer yet, and for one connect and its banner.
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.banner import ARGUMENT_SPEC, look
+
+# Between two looks at a port that did not answer yet.
 NAP = 0.5
-CONNECT_TIMEOUT = 5
-
-
-def look(host, port, pattern):
-    """The banner the port greets with when it matches ``pattern``, else None."""
-    try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as conn:
-            conn.settimeout(CONNECT_TIMEOUT)
-            banner = conn.recv(256).decode("utf-8", "replace").strip()
-    except (OSError, UnicodeError):
-        return None
-    return banner if pattern.search(banner) else None
 
 
 class ActionModule(ActionBase):

@@ -90,19 +90,12 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.banner import ARGUMENT_SPEC
+
 
 def main():
     # The work is done by the action plugin of the same name, on the controller.
-    module = AnsibleModule(
-        argument_spec=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", default=22),
-            search=dict(type="str", default="^SSH-"),
-            timeout=dict(type="int", default=60),
-            required=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg="nestedvirt.esxi.wait_for_banner runs as an action plugin on the controller")
 
 
