@@ -169,3 +169,18 @@ def test_restart_marker_is_written_before_any_power_operation():
     assert command.index('> "$m"') < command.index("vim_cmd vmsvc/power.shutdown")
     plain = power_command("7", "shutdown", vmx_path="/vmfs/volumes/ds/vm/vm.vmx")
     assert '> "$m"' not in plain and 'rm -f "$m"' in plain
+
+
+def test_progress_names_the_vms_a_batch_still_waits_for(busybox_sh):
+    from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import describe_progress, progress_command
+
+    names = {"1": "vm a", "2": "vm (b)", "3": "c"}
+    command = progress_command(names, "shutdown")
+    assert "vmsvc/power.getstate" in command and "'vm a'" not in command  # vmids only
+    answer = "1 Powered off\n2 Powered on\n3 Powered on\n"
+    assert describe_progress(answer, names, "shutdown") == "2 of 3 VMs still shutting down: c, vm (b)"
+    booting = '1    toolsRunningStatus = "guestToolsRunning",\n2    toolsRunningStatus = "guestToolsNotRunning",\n3\n'
+    assert describe_progress(booting, names, "poweredon") == "2 of 3 VMs still booting (no VMware Tools yet): c, vm (b)"
+    assert describe_progress("1 Powered off\n", {"1": "a"}, "shutdown").startswith("every VM of the batch is off")
+    done = busybox_sh(progress_command({"7": "x"}, "poweredon"))
+    assert done.stdout.decode().startswith("7 ")  # no vim-cmd here: the VM's line is still there
