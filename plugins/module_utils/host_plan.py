@@ -165,6 +165,18 @@ def steps(batch):
 STEPS = ("shutdown", "configure", "boot", "api")
 
 
+def _needed(action, results):
+    """The steps an action goes through (through the API: its one call, and the boot of a resume)."""
+    if "api" in results:
+        return ("api",)
+    return {
+        "configure": ("shutdown", "configure"),
+        "power_cycle": ("shutdown", "configure", "boot"),
+        "resume": ("boot",),
+        "remove_marker": ("boot",),
+    }.get(action, ())
+
+
 def outcome(plan, steps):
     """What happened to each VM of the plan, from the results of the batches' steps: per batch a
     ``{"entries": [plan entries], "shutdown": result, "configure": result, "boot": result}``
@@ -185,7 +197,8 @@ def outcome(plan, steps):
             if result.get("failed") and not result.get("vms"):
                 whole = dict(failed=True, msg=result.get("msg", "the step failed"), reason=result.get("reason"))
                 for entry in batch.get("entries") or ():
-                    seen.setdefault(str(entry.get("vmid")), {}).setdefault(step, whole)
+                    if step in _needed(entry["action"], {}):
+                        seen.setdefault(str(entry.get("vmid")), {}).setdefault(step, whole)
     records, failed, changed = [], [], []
     keys = ("name", "vmid", "action", "reason", "reasons", "power_state", "ip_address", "numvcpus")
     for entry in plan["vms"]:
@@ -202,12 +215,21 @@ def outcome(plan, steps):
             ip_address=(results.get("boot") or {}).get("ip_address") or record["ip_address"],
         )
         problem = next((results[step] for step in STEPS if (results.get(step) or {}).get("failed")), None)
+        missing = [step for step in _needed(entry["action"], results) if step not in results]
         if entry["action"] == "refuse":
             record.update(failed=True, done=False, msg="; ".join(entry["reasons"]))
         elif problem is not None:
             record.update(failed=True, done=False, msg=problem.get("msg"), reason=problem.get("reason"))
+        elif missing:
+            # Its batch stopped before this VM's step (the host stopped answering): not done.
+            record.update(
+                failed=True,
+                done=False,
+                reason="not_reached",
+                msg="the run stopped before this VM's %s; run again" % " and ".join(missing),
+            )
         else:
-            record.update(failed=False, done=entry["action"] == "nothing" or bool(results))
+            record.update(failed=False, done=True)
         if record["failed"]:
             failed.append(entry["name"])
         elif entry["action"] != "nothing" and record["done"]:

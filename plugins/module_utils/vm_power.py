@@ -299,7 +299,7 @@ def describe_progress(stdout, names, state):
     """What a batch still waits for, from progress_command's answer: ``names`` {vmid: name}."""
     waiting = []
     for line in stdout.splitlines():
-        vmid, _, rest = line.strip().partition(" ")
+        vmid, _blank, rest = line.strip().partition(" ")
         if vmid not in names:
             continue
         ready = "guestToolsRunning" in rest if state == "poweredon" else "Powered off" in rest

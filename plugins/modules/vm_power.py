@@ -98,7 +98,7 @@ options:
   read_vmx:
     description:
       - With O(state=shutdown) or O(state=poweredoff), also read each VM's .vmx once the VM is off, in
-        the same round trip, and return it (RV(vms[].vmx)) for the edit that follows
+        the same round trip, and return it (C(vmx) of each item of RV(vms)) for the edit that follows
         (M(nestedvirt.esxi.vmx) takes it as O(nestedvirt.esxi.vmx#module:found)). Read only then, since
         hostd writes its copy of the configuration back at power-off.
     type: bool

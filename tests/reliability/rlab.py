@@ -520,6 +520,6 @@ def failure_message(run):
     """The message the play ended with (the role's own, else the failing task's)."""
     failures = run.failures()
     for name, message in failures.items():
-        if name.endswith("Fail with the original error"):
+        if name.endswith("Fail for the VMs that could not be changed"):
             return message
     return next(iter(failures.values()), "")

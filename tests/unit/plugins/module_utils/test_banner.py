@@ -17,7 +17,7 @@ def serve_once(greeting):
     def answer():
         with server:
             try:
-                conn, _ = server.accept()
+                conn, _address = server.accept()
             except OSError:
                 return
             with conn:
