@@ -530,6 +530,23 @@ def failure_message(run):
 # --- a run's end state, VM by VM (how the dropped and batch cases judge a run) ----------------------
 
 
+def command_kind(command):
+    """What an SSH command of the collection is, by the scripts' own markers. The power commands
+    come first: a batch's shutdown also reads each .vmx once off, a power-on may reload first."""
+    text = command or ""
+    for needle, kind in (
+        ("vmware -lv", "host_info"),
+        ("nestedvirt-write-v1", "the .vmx write (lock, rename, reload)"),
+        ("vmsvc/power.shutdown", "the shutdown"),
+        ("vmsvc/power.on", "the power-on"),
+        ("nestedvirt-read-v1", "the .vmx read"),
+        ("vmsvc/reload", "a reload"),
+    ):
+        if needle in text:
+            return kind
+    return "another command (%s)" % text[:40]
+
+
 def on_off(*values):
     words = tuple("on" if value else "off" for value in values)
     return words if len(words) > 1 else words[0]

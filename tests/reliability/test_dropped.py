@@ -12,7 +12,19 @@ import re
 
 import pytest
 from lab_config import DROP_ATS, DROP_POINTS, DROP_SIZES, ISSUE_HOST, ISSUE_VMS, drop_host, drop_vm_names
-from rlab import check, counts, describe, ended, nesting_run, on_off, states, summaries, vm_inventory, vmx_path
+from rlab import (
+    check,
+    command_kind,
+    counts,
+    describe,
+    ended,
+    nesting_run,
+    on_off,
+    states,
+    summaries,
+    vm_inventory,
+    vmx_path,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -45,22 +57,6 @@ STALE_VMS = ["stale-off", "stale-on"]
 
 def ident(point, at, size):
     return "J%d-%s%s" % (NUMBERS[point], at, "-batch" if size > 1 else "")
-
-
-def command_kind(command):
-    """What an SSH command of the collection is, by the scripts' own markers."""
-    text = command or ""
-    for needle, kind in (
-        ("vmware -lv", "host_info"),
-        ("nestedvirt-write-v1", "the .vmx write (lock, rename, reload)"),
-        ("nestedvirt-read-v1", "the .vmx read"),
-        ("vmsvc/power.shutdown", "the shutdown"),
-        ("vmsvc/power.on", "the power-on"),
-        ("vmsvc/reload", "a reload"),
-    ):
-        if needle in text:
-            return kind
-    return "another command (%s)" % text[:40]
 
 
 # --- the drops: each command of the cycle, four ways at once ----------------------------------------------
