@@ -83,6 +83,35 @@ ISSUE_HOST = "chaos67"
 ISSUE_VMS = ["chaos (a)", "chaos b"]
 
 
+# Batches (test_batches.py): one host whose VMs of a case are all changed in one batch, nesting off
+# at the start; each case has VMs of its own, on and off, some on datastores a case fills up or
+# makes read-only.
+BATCH_HOST = "rbatch"
+BATCH_CASES = {
+    # case: [(VM, power, datastore)]
+    "write-fails": [
+        ("wf-1", "on", "datastore1"),
+        ("wf-2", "on", "datastore1"),
+        ("wf-off", "off", "datastore1"),
+        ("wf-ro", "on", "ro-store"),
+    ],
+    "fills-up": [("fu-1", "on", "fill-store"), ("fu-2", "on", "fill-store"), ("fu-3", "on", "fill-store")]
+    + [("fu-off", "off", "fill-store")],
+    "drop-write": [("dw-%d" % n, "on", "datastore1") for n in (1, 2, 3)],
+    "drop-power-on": [("dp-%d" % n, "on", "datastore1") for n in (1, 2, 3)],
+    "killed": [("k-%d" % n, "on", "datastore1") for n in (1, 2, 3)] + [("k-off", "off", "datastore1")],
+    "stubborn": [("st-%d" % n, "on", "datastore1") for n in (1, 2, 3)],
+    "limit": [("lim-%d" % n, "on", "datastore1") for n in (1, 2, 3, 4, 5)],
+}
+
+
+def _batch_host():
+    vms = [_vm("bystander", "on")]
+    vms += [_vm(name, power, datastore=store) for members in BATCH_CASES.values() for name, power, store in members]
+    stores = [{"name": name, "size_mb": 8} for name in ("ro-store", "fill-store")]
+    return {"name": BATCH_HOST, "version": "8.0.1", "ssh": True, "datastores": ["datastore1", *stores], "vms": vms}
+
+
 LAB_CONFIG = {
     "lab": {"ready_timeout": 180},
     "hosts": [
@@ -151,5 +180,6 @@ LAB_CONFIG = {
             "ssh": True,
             "vms": [_vm(name, "on", hardware_version=14) for name in ISSUE_VMS],
         },
+        _batch_host(),
     ],
 }

@@ -35,6 +35,8 @@ if str(LAB_DIR) not in sys.path:
 from labkit import hostd  # noqa: E402
 from labkit.cli import run_esxilab  # noqa: E402
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError  # noqa: E402
+
 BIN = Path(sys.executable).parent
 CALLBACKS = ROOT / "tests" / "integration" / "callback_plugins"
 PLAYBOOK = ROOT / "playbooks" / "enable_nesting.yml"
@@ -523,3 +525,132 @@ def failure_message(run):
         if name.endswith("Fail for the VMs that could not be changed"):
             return message
     return next(iter(failures.values()), "")
+
+
+# --- a run's end state, VM by VM (how the dropped and batch cases judge a run) ----------------------
+
+
+def command_kind(command):
+    """What an SSH command of the collection is, by the scripts' own markers. The power commands
+    come first: a batch's shutdown also reads each .vmx once off, a power-on may reload first."""
+    text = command or ""
+    for needle, kind in (
+        ("vmware -lv", "host_info"),
+        ("nestedvirt-write-v1", "the .vmx write (lock, rename, reload)"),
+        ("vmsvc/power.shutdown", "the shutdown"),
+        ("vmsvc/power.on", "the power-on"),
+        ("nestedvirt-read-v1", "the .vmx read"),
+        ("vmsvc/reload", "a reload"),
+    ):
+        if needle in text:
+            return kind
+    return "another command (%s)" % text[:40]
+
+
+def on_off(*values):
+    words = tuple("on" if value else "off" for value in values)
+    return words if len(words) > 1 else words[0]
+
+
+def states(lab, host, names, datastores=None):
+    """Each VM as the host shows it: power, nesting in its .vmx and in hostd (and in the running VM),
+    what lies beside its .vmx; two round trips for all of them. ``datastores``: {VM name: its
+    datastore} where that is not datastore1."""
+    status = lab.status(host)["vms"]
+    paths = {name: vmx_path(name, (datastores or {}).get(name, "datastore1")) for name in names}
+    files = lab.read_with_listing(host, list(paths.values()))
+    found = {}
+    for name in names:
+        raw, beside = files[paths[name]]
+        try:
+            in_file = VmxDocument.parse(raw.decode()).holds("vhv.enable", "TRUE") if raw is not None else None
+        except (VmxError, UnicodeDecodeError):
+            in_file = None  # unreadable: a file lost
+        found[name] = {
+            "power": status[name]["power"],
+            "file": in_file,
+            "hostd": status[name]["nested_hv_enabled"],
+            "running_nested": status[name]["nested_now"],
+            "beside": [n for n in beside if "nestedvirt" in n],
+            "md5": md5(raw),
+        }
+    return found
+
+
+def wrong(state, before, wanted):
+    """What is wrong with one VM after a run (empty when nothing is)."""
+    found = []
+    if state["power"] != before["power"]:
+        found.append("%s (was %s)" % (state["power"], before["power"]))
+    if state["file"] is None:
+        found.append("its .vmx unreadable or missing")
+    elif state["file"] != wanted:
+        found.append("nesting %s in its .vmx" % on_off(state["file"]))
+    if state["file"] is not None and state["hostd"] != state["file"]:
+        found.append("hostd holds nesting %s, the .vmx %s" % on_off(state["hostd"], state["file"]))
+    if state["power"] == "poweredOn" and state["running_nested"] != wanted:
+        found.append("it runs with nesting %s" % on_off(state["running_nested"]))
+    if state["beside"]:
+        found.append("beside its .vmx: %s" % ", ".join(state["beside"]))
+    return found
+
+
+def problems(after, before, wanted):
+    return {name: found for name, found in ((n, wrong(after[n], before[n], wanted)) for n in after) if found}
+
+
+def ended(run, hosts=None):
+    """(text, ok): how a run ended; for ``hosts`` ({inventory host: label}, a case's part of a run
+    that spans several cases), how each of them ended, by the run's recap."""
+    if hosts is None:
+        return "rc %d" % run.rc, run.rc == 0
+    found = recap(run)
+    bad = []
+    for host, label in hosts.items():
+        counts = found.get(host)
+        if counts is None:
+            bad.append("%s missing from the recap" % label)
+        elif counts["unreachable"] or counts["failed"]:
+            bad.append("%s %s" % (label, "UNREACHABLE" if counts["unreachable"] else "FAILED"))
+    return ("its tasks all ok" if not bad else "; ".join(bad)), not bad
+
+
+def describe(outcome, after, before, wanted):
+    """A run as the report shows it: how it ended, then the VMs, each named only when something is wrong."""
+    bad = problems(after, before, wanted)
+    text = "%s; %d of %d VMs right (%s as before, nesting %s in the .vmx as asked, hostd agreeing, nothing beside)" % (
+        outcome[0],
+        len(after) - len(bad),
+        len(after),
+        "/".join(sorted({before[name]["power"] for name in after})),
+        on_off(wanted),
+    )
+    return text + "".join("; VM %s: %s" % (name, ", ".join(found)) for name, found in sorted(bad.items()))
+
+
+def counts(before, runs, wanted):
+    """(files lost, VMs left down) over the runs of a case, each VM counted once.
+
+    Files lost: a .vmx unreadable, or whose nesting hostd does not hold (hostd writes its own copy
+    back at the next power-off: the update is lost), or after the last run not as asked or with
+    something beside it. VMs left down: on before the case, off after one of its runs."""
+    lost, down = set(), set()
+    for index, after in enumerate(runs):
+        for name, state in after.items():
+            if state["file"] is None or state["hostd"] != state["file"]:
+                lost.add(name)
+            if index == len(runs) - 1 and (state["file"] != wanted or state["beside"]):
+                lost.add(name)
+            if before[name]["power"] == "poweredOn" and state["power"] != "poweredOn":
+                down.add(name)
+    return len(lost), len(down)
+
+
+def check(case_name, outcome, after, before, wanted, run, lab):
+    """The assertion of one run: it ended ok and left every VM right."""
+    bad = problems(after, before, wanted)
+    assert outcome[1] and not bad, "%s: %s\n%s" % (
+        case_name,
+        describe(outcome, after, before, wanted),
+        normalize("; ".join("%s: %s" % item for item in run.failures().items()), lab)[:3000],
+    )
