@@ -193,7 +193,9 @@ def outcome(plan, steps):
         for step in STEPS:
             result = batch.get(step) or {}
             for vm in result.get("vms") or ():
-                seen.setdefault(str(vm.get("vmid")), {})[step] = vm
+                # A looped task's results (the API's) carry the VM in their item.
+                vmid = vm.get("vmid") or (vm.get("item") or {}).get("vmid")
+                seen.setdefault(str(vmid), {})[step] = vm
             if result.get("failed") and not result.get("vms"):
                 whole = dict(failed=True, msg=result.get("msg", "the step failed"), reason=result.get("reason"))
                 for entry in batch.get("entries") or ():

@@ -60,10 +60,13 @@ class _Vm:
         self.upgrade = bool(entry.get("upgrade_hardware"))
         self.found = None  # RemoteFile
         self.plan = None
+        self.hardware = None  # the virtual hardware version its .vmx says
+        self.upgrade_now = False  # below 9, and the entry allows the upgrade
         self.result = {"vmid": handle["vmid"], "name": handle.get("name"), "path": handle["vmx_path"]}
 
     def label(self):
-        return "VM %r (vmid %s)" % (self.handle.get("name"), self.handle["vmid"])
+        name = self.handle.get("name")
+        return "VM %r (vmid %s)" % (name, self.handle["vmid"]) if name else "VM %s" % self.handle["vmid"]
 
 
 def configure(action, handles, entries, found, args):
@@ -80,12 +83,17 @@ def configure(action, handles, entries, found, args):
     by_vmid = dict((str(item.get("vmid")), item.get("vmx")) for item in found or () if item.get("vmx"))
     for vm in vms:
         read = vm and by_vmid.get(str(vm.handle["vmid"]))
-        if vm and read and not vm.upgrade:
+        if read:
             vm.found = RemoteFile(read["path"], "file", content=read["content"], md5=read["md5"])
     pending = [index for index, vm in enumerate(vms) if vm is not None]
+    _read(action, [index for index in pending if vms[index].found is None], vms, failures)
+    _plan(action, [index for index in pending if index not in failures], vms, failures)
+    # Hardware below 9 that the entry allows to upgrade: upgraded on the host, read again, planned again.
+    upgrading = [index for index in pending if index not in failures and vms[index].upgrade_now]
+    if upgrading and not action._task.check_mode:
+        _read(action, upgrading, vms, failures, upgrade=True)
+        _plan(action, [index for index in upgrading if index not in failures], vms, failures)
     for attempt in range(1, WRITE_ATTEMPTS + 1):
-        _read(action, [index for index in pending if vms[index].found is None], vms, failures)
-        _plan(action, [index for index in pending if index not in failures], vms, failures)
         if action._task.check_mode:
             break
         writing = [
@@ -94,8 +102,8 @@ def configure(action, handles, entries, found, args):
         retry = _write(action, writing, vms, failures, args, last=attempt == WRITE_ATTEMPTS)
         if not retry:
             break
-        for index in retry:
-            vms[index].found = None  # read again, plan again
+        _read(action, retry, vms, failures)  # the file moved on since it was read: read, plan again
+        _plan(action, [index for index in retry if index not in failures], vms, failures)
         pending = retry
     results, diffs = [], []
     for index, vm in enumerate(vms):
@@ -120,12 +128,13 @@ def configure(action, handles, entries, found, args):
     return results, diffs
 
 
-def _read(action, indexes, vms, failures):
-    """Read (and, where asked, first upgrade) the .vmx of these VMs, in one round trip."""
+def _read(action, indexes, vms, failures, upgrade=False):
+    """Read (with ``upgrade``, first upgrade the virtual hardware of) the .vmx of these VMs, in one
+    round trip."""
     if not indexes:
         return
-    upgrade = dict((index, vms[index].upgrade and not action._task.check_mode) for index in indexes)
-    bodies = [read_vm_lines(vms[index].handle, MIN_HARDWARE_VERSION if upgrade[index] else None) for index in indexes]
+    target = MIN_HARDWARE_VERSION if upgrade else None
+    bodies = [read_vm_lines(vms[index].handle, target) for index in indexes]
     outputs = []
     for run in chunks(bodies):  # one round trip, unless more than one command can carry
         token = new_token()
@@ -136,10 +145,10 @@ def _read(action, indexes, vms, failures):
         try:
             if output is None:
                 raise VmConfigError("the host's answer for %s was cut short; run again" % vm.label(), "no_answer")
-            before = vm.handle.get("hardware_version")
             vm.found = parse_read_vm(output, vm.handle)
-            if upgrade[index]:
-                vm.result.update(hardware_upgraded={"before": before, "after": MIN_HARDWARE_VERSION}, changed=True)
+            if upgrade:
+                vm.upgrade_now = False
+                vm.result["hardware_upgraded"] = {"before": vm.hardware, "after": MIN_HARDWARE_VERSION}
         except NestedvirtError as error:
             failures[index] = error
 
@@ -155,16 +164,21 @@ def _plan(action, indexes, vms, failures):
                 raise VmxError(
                     "%s is not a text file (it contains NUL bytes); refusing to edit it" % path, "vmx_not_text"
                 )
+            # A file ESXi cannot load is refused before the hardware upgrade too (nothing changes).
             check_readable(VmxDocument.parse(content), path)
             keys = keys_needing_hardware_9(vm.settings)
-            current = hardware_version(content) or vm.handle.get("hardware_version")
-            upgraded = vm.upgrade and action._task.check_mode  # predicted: the upgrade comes first
-            if keys and (current or 0) < MIN_HARDWARE_VERSION and not upgraded:
-                raise VmConfigError(
-                    "%s has virtual hardware version %s; %s needs %d or later (ESXi ignores it below). Set "
-                    "upgrade_hardware to upgrade it." % (vm.label(), current, " and ".join(keys), MIN_HARDWARE_VERSION),
-                    "hardware_too_old",
-                )
+            vm.hardware = hardware_version(content) or vm.handle.get("hardware_version")
+            if keys and (vm.hardware or 0) < MIN_HARDWARE_VERSION and not vm.result.get("hardware_upgraded"):
+                if not vm.upgrade:
+                    raise VmConfigError(
+                        "%s has virtual hardware version %s; %s needs %d or later (ESXi ignores it below). Set "
+                        "upgrade_hardware: true to upgrade it (vim-cmd vmsvc/upgrade), or upgrade the VM's "
+                        "compatibility." % (vm.label(), vm.hardware, " and ".join(keys), MIN_HARDWARE_VERSION),
+                        "hardware_too_old",
+                    )
+                vm.upgrade_now = True
+                if action._task.check_mode:  # predicted: the upgrade comes first
+                    vm.result["hardware_upgraded"] = {"before": vm.hardware, "after": MIN_HARDWARE_VERSION}
             vm.plan = plan_edit(content, vm.settings, vm.remove, path)
         except NestedvirtError as error:
             failures[index] = error

@@ -188,3 +188,10 @@ def test_verify_targets_and_the_summary():
     assert "configured (it stays off)" in lines[2] and lines[2].endswith("not verified (poweredOff)")
     assert lines[3].split()[-5:] == ["nothing", "to", "do", "not", "verified"]
     assert len(set(line.index("6.7.0") for line in lines[1:])) == 1  # aligned
+
+
+def test_the_api_path_outcome_is_read_from_its_looped_results():
+    plan = host_plan(facts(vm("a", "1")), ["a"])
+    looped = {"changed": True, "power_operations": ["shutdown", "on"], "item": plan["vms"][0]}
+    result = outcome(plan, [{"entries": [], "api": {"vms": [looped]}}])
+    assert result["changed"] == ["a"] and result["vms"][0]["power_cycled"]
