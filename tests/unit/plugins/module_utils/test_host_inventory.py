@@ -112,9 +112,44 @@ def test_hostd_holding_another_value_than_the_file_is_stale():
     assert build_host_facts(answer(hostd={"80": ""}))["vms"][1]["hostd_stale"] == []
 
 
-def test_the_script_reads_hostds_copy_of_each_vm():
-    script = host_info_command()
-    assert "vmsvc/get.config" in script and "nestedHVEnabled|vPMCEnabled" in script
+# What vim-cmd answers, as a clustered host's would for a vCLS VM (its .vmx outside every datastore).
+ANSWERS = {
+    "getallvms": "Vmid   Name   File   Guest OS   Version   Annotation\n7   sys   [] {vmx}   crxSys1Guest   vmx-21\n",
+    "get.summary": (
+        'Listsummary:\n(vim.vm.Summary) {{\n   runtime = (vim.vm.RuntimeInfo) {{\n      powerState = "poweredOn",\n'
+        '   }},\n   config = (vim.vm.Summary.ConfigSummary) {{\n      vmPathName = "[] {vmx}",\n   }},\n}}\n'
+    ),
+    "get.config": "Configuration:\n\n(vim.vm.ConfigInfo) {{\n   nestedHVEnabled = true,\n   vPMCEnabled = false,\n}}\n",
+}
+
+
+def test_the_script_finds_each_vmx_and_hostds_copy_with_busybox(busybox_bin, busybox_sh, tmp_path):
+    """host_info's own script under busybox sh, vim-cmd answering as a clustered host's would for a
+    vCLS VM (its .vmx outside every datastore): the path is cut out of get.summary by the shell."""
+    directory = tmp_path / "vcls dir"
+    directory.mkdir()
+    vmx = directory / "sys.vmx"
+    vmx.write_bytes(b'virtualHW.version = "21"\r\nvhv.enable = "TRUE"\rnumvcpus = "2"\n')
+    (directory / "nestedvirt-power-on-pending").write_text("left\n")
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for call, text in ANSWERS.items():
+        (answers / call).write_text(text.format(vmx=vmx))
+    (busybox_bin / "vim-cmd").write_text('#!/bin/sh\ncat "%s/${1#vmsvc/}"\n' % answers)
+    (busybox_bin / "vim-cmd").chmod(0o755)
+    (busybox_bin / "vmware").write_text("#!/bin/sh\necho 'VMware ESXi 9.0.0 build-24755229'\n")
+    (busybox_bin / "vmware").chmod(0o755)
+    try:
+        done = busybox_sh(host_info_command())
+    finally:
+        (busybox_bin / "vim-cmd").unlink()
+        (busybox_bin / "vmware").unlink()
+    facts = build_host_facts(done.stdout.decode())
+    vm = facts["vms"][0]
+    assert vm["vmx_path"] == str(vmx) and vm["system"]
+    assert vm["vmx"] == {"virtualHW.version": "21", "vhv.enable": "TRUE", "numvcpus": "2"}  # lone CR read as ESXi does
+    assert vm["hostd"] == {"nestedHVEnabled": True, "vPMCEnabled": False} and vm["hostd_stale"] == []
+    assert vm["restart_pending"] and len(vm["vmx_md5"]) == 32
 
 
 def test_vhv_enable_below_hardware_9_does_not_count():
