@@ -68,7 +68,9 @@ def _vm_lines():
         # vmPathName = "[ds] dir/x.vmx" -> /vmfs/volumes/ds/dir/x.vmx; "[] /abs/x.vmx" (vCLS) -> /abs/x.vmx
         "f=",
         'case "$s" in *\'vmPathName = "\'*)',
-        '  p=${s#*vmPathName = \\"}; p=${p%%\\"*}',
+        # The value runs to its line's end, which is '",' or '", ' or '"' (a name may hold '"').
+        '  p=${s#*vmPathName = \\"}; p=${p%%"$nl"*}',
+        '  case "$p" in *\'", \') p=${p%\\", };; *\'",\') p=${p%\\",};; *\'"\') p=${p%\\"};; *) p=;; esac',
         '  case "$p" in',
         '    "[] /"*) f=${p#\\[\\] };;',
         '    "["*"] "*) d=${p#\\[}; d=${d%%\\]*}; f="/vmfs/volumes/$d/${p#*\\] }";;',
@@ -105,6 +107,7 @@ def host_info_command():
         mark("getallvms"),
         "all=$(vim_cmd vmsvc/getallvms 2>&1)",
         "printf '%s\\n' \"$all\"",
+        "nl='\n'",
         "nv_vm() {",
         *("  " + line for line in _vm_lines()),
         "}",
@@ -114,7 +117,7 @@ def host_info_command():
         # n counts from 100000 so that the names sort as numbers do (no process to pad them).
         'b=/tmp/nestedvirt-info.$$; rm -rf "$b"; mkdir -p "$b"; n=100000',
         "for id in $(printf '%s\\n' \"$all\" | sed -n 's/^\\([0-9][0-9]*\\)[[:space:]].*/\\1/p'); do",
-        '  n=$((n + 1)); ( nv_vm ) > "$b/$n" 2>&1 &',
+        '  n=$((n + 1)); ( nv_vm ) > "$b/$n" &',
         "  [ $((n %% %d)) = 0 ] && wait" % PARALLEL_READS,
         "done",
         "wait",
