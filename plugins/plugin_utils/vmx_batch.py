@@ -130,9 +130,19 @@ def configure(action, handles, entries, found, args):
 
 def _read(action, indexes, vms, failures, upgrade=False):
     """Read (with ``upgrade``, first upgrade the virtual hardware of) the .vmx of these VMs, in one
-    round trip."""
+    round trip. A read that raced another run's rename (the md5 did not match what arrived) is read
+    again, up to WRITE_ATTEMPTS times, as a write that found the file changed is."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        # The upgrade is sent once: a read again after it finds the hardware already upgraded.
+        indexes = _read_once(action, indexes, vms, failures, upgrade and attempt == 1, attempt == WRITE_ATTEMPTS)
+        if not indexes:
+            return
+
+
+def _read_once(action, indexes, vms, failures, upgrade, last):
+    """One read round trip; returns the VMs to read again."""
     if not indexes:
-        return
+        return []
     target = MIN_HARDWARE_VERSION if upgrade else None
     bodies = [read_vm_lines(vms[index].handle, target) for index in indexes]
     outputs = []
@@ -140,17 +150,22 @@ def _read(action, indexes, vms, failures, upgrade=False):
         token = new_token()
         answer = action.run_sh(batch_script([bodies[index] for index in run], token, parallel=False))
         outputs += split_batch(answer["stdout"], token, len(run))[0]
+    again = []
     for index, output in zip(indexes, outputs, strict=True):
         vm = vms[index]
         try:
             if output is None:
                 raise VmConfigError("the host's answer for %s was cut short; run again" % vm.label(), "no_answer")
             vm.found = parse_read_vm(output, vm.handle)
-            if upgrade:
+            if vm.upgrade_now:  # this read followed the upgrade
                 vm.upgrade_now = False
                 vm.result["hardware_upgraded"] = {"before": vm.hardware, "after": MIN_HARDWARE_VERSION}
         except NestedvirtError as error:
-            failures[index] = error
+            if error.reason == "changed_meanwhile" and not last:
+                again.append(index)
+            else:
+                failures[index] = error
+    return again
 
 
 def _plan(action, indexes, vms, failures):
