@@ -242,7 +242,7 @@ def command_kind(text: str) -> str:
     return next((kind for kind, pattern in _KINDS if pattern.search(text)), "other")
 
 
-# The text that starts a progress poll (plugin_utils/esxi_action.py PROGRESS_MARK).
+# The text that starts a progress poll (plugin_utils/esxi/_action.py PROGRESS_MARK).
 PROGRESS_MARK = "nestedvirt-progress"
 
 

@@ -8,9 +8,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError, parse_power_state
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._action import EsxiShellAction
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError, parse_power_state
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import parse_read, read_command
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._restart_marker import locate_lines, pending_after
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import (
     DATASTORE_PATH,
     VMID,
     VMX_PATH,
@@ -20,15 +23,13 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_script import
     section_map,
     split_sections,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import parse_read, read_command
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import locate_lines, pending_after
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_batch import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_batch import (
     batch_script,
     function_batch,
     new_token,
     split_batch,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power import (
     ARGUMENT_SPEC,
     PowerError,
     describe_progress,
@@ -37,14 +38,12 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import (
     progress_command,
     target_state,
 )
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
 
 OPTIONS = ("timeout", "force", "wait_for_ip", "restart_marker", "read_vmx")
 
 
 class ActionModule(EsxiShellAction):
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+    def act(self, result, task_vars):
         args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=[("name", "vmid", "vms")],

@@ -16,33 +16,30 @@ __metaclass__ = type
 import secrets
 import time
 
-from ansible.errors import AnsibleActionFail
-
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._action import EsxiShellAction
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import (
     RemoteFileError,
     parse_read,
     parse_write,
     read_command,
     write_command,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._vm_select import VmSelectionError
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._batch import configure
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._edit import (
     ARGUMENT_SPEC,
     check_path,
     normalize_request,
     plan_edit,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxError, fold_key
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx_batch import configure
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxError, fold_key
 
 # Read-plan-write rounds when another run changes the file in between.
 WRITE_ATTEMPTS = 3
 
 
 class ActionModule(EsxiShellAction):
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+    def act(self, result, task_vars):
         args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=[("path", "vm", "vms")],
@@ -52,26 +49,22 @@ class ActionModule(EsxiShellAction):
             return self._batch(args, task_vars, result, args["vms"], args["found"])
         if args["vm"] is not None:
             return self._one_vm(args, task_vars, result)
-        try:
-            settings, remove = normalize_request(args["settings"], args["remove"])
-            check_path(args["path"])
-            path = args["path"]
-            # Another run may change the file while this run reads it, or between its read and write
-            # (the write then refuses, nothing lost): read, plan and write again, up to
-            # WRITE_ATTEMPTS times.
-            for attempt in range(1, WRITE_ATTEMPTS + 1):
-                try:
-                    found, plan = self._read_and_plan(args, path, settings, remove)
-                    backup_file = None
-                    if plan.changed and not self._task.check_mode:
-                        backup_file = self._write(args, found, plan)
-                    break
-                except RemoteFileError as error:
-                    if error.reason != "changed_meanwhile" or attempt == WRITE_ATTEMPTS:
-                        raise
-        except NestedvirtError as error:
-            # reason (vmx_syntax_error, changed_meanwhile ...) and details (the offending lines).
-            self.fail(error)
+        settings, remove = normalize_request(args["settings"], args["remove"])
+        check_path(args["path"])
+        path = args["path"]
+        # Another run may change the file while this run reads it, or between its read and write
+        # (the write then refuses, nothing lost): read, plan and write again, up to
+        # WRITE_ATTEMPTS times.
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                found, plan = self._read_and_plan(args, path, settings, remove)
+                backup_file = None
+                if plan.changed and not self._task.check_mode:
+                    backup_file = self._write(args, found, plan)
+                break
+            except RemoteFileError as error:
+                if error.reason != "changed_meanwhile" or attempt == WRITE_ATTEMPTS:
+                    raise
         result.update(
             changed=plan.changed,
             path=path,
@@ -156,7 +149,7 @@ class ActionModule(EsxiShellAction):
         """``vm`` is an exact name; a number that names no VM is taken as a vmid."""
         try:
             return self.find_vm(task_vars, name=reference)
-        except AnsibleActionFail:
+        except VmSelectionError:
             if not reference.isdigit():
                 raise
             return self.find_vm(task_vars, vmid=reference)

@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vswitch_policy import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._action import EsxiShellAction
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vswitch_policy import (
     ARGUMENT_SPEC,
     FIELDS,
     MUTUALLY_EXCLUSIVE,
@@ -17,12 +18,10 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vswitch_policy imp
     parse_policy,
     set_command,
 )
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi_action import EsxiShellAction
 
 
 class ActionModule(EsxiShellAction):
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+    def act(self, result, task_vars):
         args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=MUTUALLY_EXCLUSIVE,
@@ -31,16 +30,13 @@ class ActionModule(EsxiShellAction):
         where = dict(vswitch=args["vswitch"], portgroup=args["portgroup"])
         what = "port group %r" % args["portgroup"] if args["portgroup"] else "vSwitch %r" % args["vswitch"]
         wanted = {name: args[name] for name in FIELDS if args[name] is not None}
-        try:
-            before = parse_policy(self.run_sh(get_command(**where))["stdout"], what)
-            changes = {name: value for name, value in wanted.items() if before[name] != value}
-            after = dict(before, **changes)
-            if changes and not self._task.check_mode:
-                after = parse_policy(self.run_sh(set_command(changes, **where))["stdout"], what)
-                if any(after[name] != value for name, value in wanted.items()):
-                    raise PolicyError("%s still shows %s after the change" % (what, after))
-        except PolicyError as error:
-            self.fail(error)
+        before = parse_policy(self.run_sh(get_command(**where))["stdout"], what)
+        changes = {name: value for name, value in wanted.items() if before[name] != value}
+        after = dict(before, **changes)
+        if changes and not self._task.check_mode:
+            after = parse_policy(self.run_sh(set_command(changes, **where))["stdout"], what)
+            if any(after[name] != value for name, value in wanted.items()):
+                raise PolicyError("%s still shows %s after the change" % (what, after))
         result.update(changed=bool(changes), before=before, after=after)
         if self._task.diff and changes:
             result["diff"] = dict(before=before, after=after)

@@ -13,7 +13,7 @@ import time
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.banner import ARGUMENT_SPEC, look
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils._banner import ARGUMENT_SPEC, look
 
 # Between two looks at a port that did not answer yet.
 NAP = 0.5

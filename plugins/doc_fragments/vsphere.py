@@ -8,7 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The connection options of every vSphere API module (argument spec: module_utils/vsphere_args.py).
+    # The connection options of every vSphere API module (argument spec: module_utils/vsphere/_args.py).
     DOCUMENTATION = r"""
 options:
   hostname:

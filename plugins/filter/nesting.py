@@ -10,13 +10,13 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.cpuinfo import parse_cpuinfo
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_plan import host_plan as _host_plan
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_plan import outcome, summary_table
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_plan import verify_targets as _targets
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.nesting_plan import nesting_plan as _plan
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_select import select_vm_names
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.guest._cpuinfo import parse_cpuinfo
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import host_plan as _host_plan
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import outcome, summary_table
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import verify_targets as _targets
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._nesting_plan import nesting_plan as _plan
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._vm_select import select_vm_names
 
 
 def _filter(function):

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -24,11 +23,15 @@ description:
     spaces or colons, multi-line annotations, invalid registrations before or after the header,
     rows out of order, trailing blanks, CRLF line ends) and lists the vCLS system VMs of hosts in
     a vCenter cluster (empty datastore, absolute path) with C(system=true).
-  - Sets the fact C(nestedvirt_esxi), which M(nestedvirt.esxi.vm_power) and M(nestedvirt.esxi.vmx)
-    reuse to find VMs by name without another round trip.
+  - Returns what it read and sets no fact. The roles keep it as the host's fact C(nestedvirt_esxi)
+    (see the example), which M(nestedvirt.esxi.vm_power) and M(nestedvirt.esxi.vmx) reuse to find
+    VMs by name without another round trip.
 author:
   - nestedvirt.esxi maintainers (@nestedvirt)
 options: {}
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.ssh
 attributes:
   check_mode:
     description: Only reads; runs the same in check mode.
@@ -36,19 +39,16 @@ attributes:
   diff_mode:
     description: Nothing changes, so there is no diff.
     support: none
-  facts:
-    description: Sets C(nestedvirt_esxi).
-    support: full
-  platform:
-    description: ESXi 5.0 to 9.0 over SSH.
-    support: full
-    platforms: posix
 """
 
 EXAMPLES = r"""
 - name: Read the host and its VMs
   nestedvirt.esxi.host_info:
   register: esxi
+
+- name: Keep it as the fact vm_power and vmx look VMs up in
+  ansible.builtin.set_fact:
+    nestedvirt_esxi: "{{ esxi.host }}"
 
 - name: Show the VMs that still lack nesting
   ansible.builtin.debug:
@@ -57,7 +57,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 host:
-  description: What was read. The same dict is set as the fact C(nestedvirt_esxi).
+  description: What was read.
   returned: success
   type: dict
   contains:
@@ -127,15 +127,3 @@ host:
       elements: str
       sample: ["16"]
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    # The work is done by the action plugin of the same name on the controller.
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    module.fail_json(msg="nestedvirt.esxi.host_info runs as an action plugin; it cannot run on the target itself")
-
-
-if __name__ == "__main__":
-    main()

@@ -45,6 +45,8 @@ options:
     type: str
 extends_documentation_fragment:
   - nestedvirt.esxi.vsphere
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.vsphere
 attributes:
   check_mode:
     description: Reads the service and reports what would change; changes nothing.
@@ -133,14 +135,14 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
     HAS_PYVMOMI,
     RestrictedVersionError,
     VsphereClient,
     VsphereError,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_plan import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan import (
     SERVICE_POLICIES,
     SERVICE_STATES,
     SSH_SERVICE,

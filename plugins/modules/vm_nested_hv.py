@@ -77,6 +77,8 @@ options:
     default: false
 extends_documentation_fragment:
   - nestedvirt.esxi.vsphere
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.vsphere
 attributes:
   check_mode:
     description: Reads the VM and reports what would change and whether it would be power-cycled; changes nothing.
@@ -190,8 +192,8 @@ power_operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
     HAS_PYVMOMI,
     PowerStateError,
     RestrictedVersionError,
@@ -200,7 +202,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client imp
     VsphereError,
     WaitTimeoutError,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_plan import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan import (
     NESTED_HV_MIN_API,
     api_at_least,
     nested_hv_restricted_hint,

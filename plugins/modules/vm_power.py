@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -103,6 +102,9 @@ options:
         hostd writes its copy of the configuration back at power-off.
     type: bool
     default: false
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.ssh
 attributes:
   check_mode:
     description: Reads the power state and reports whether a power operation would be sent.
@@ -110,10 +112,6 @@ attributes:
   diff_mode:
     description: No diff; RV(power_state_before) and RV(power_state) tell the change.
     support: none
-  platform:
-    description: ESXi 5.0 to 9.0 over SSH.
-    support: full
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -199,22 +197,3 @@ reason:
   type: str
   sample: tools_unavailable
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import ARGUMENT_SPEC
-
-
-def main():
-    # The work is done by the action plugin of the same name on the controller.
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("name", "vmid", "vms")],
-        required_one_of=[("name", "vmid", "vms")],
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="nestedvirt.esxi.vm_power runs as an action plugin; it cannot run on the target itself")
-
-
-if __name__ == "__main__":
-    main()

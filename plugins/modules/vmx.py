@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -141,6 +140,9 @@ options:
     type: list
     elements: dict
     default: []
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.ssh
 attributes:
   check_mode:
     description: Reads the file and reports what would change; writes nothing.
@@ -148,10 +150,6 @@ attributes:
   diff_mode:
     description: Shows the file's text before and after.
     support: full
-  platform:
-    description: Any target with a POSIX shell, ESXi 5.0 to 9.0 included; also C(-c local).
-    support: full
-    platforms: posix
 notes:
   - The target needs C(test), C(cat), C(cp), C(mv), C(rm), C(md5sum), C(mkdir), C(date) and
     C(sleep), as every ESXi release has.
@@ -276,23 +274,3 @@ backup_file:
   type: str
   sample: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx.20261120T231500.bak
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import ARGUMENT_SPEC
-
-
-def main():
-    # The work is done by the action plugin of the same name on the controller; this module only
-    # carries the documentation and the argument spec, and says so if it is ever run directly.
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("path", "vm", "vms")],
-        required_one_of=[("path", "vm", "vms")],
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="nestedvirt.esxi.vmx runs as an action plugin; it cannot run on the target itself")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -36,6 +35,9 @@ options:
   allow_mac_change:
     description: Allow MAC address changes. Left as it is when omitted.
     type: bool
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes
+  - nestedvirt.esxi.attributes.ssh
 attributes:
   check_mode:
     description: Reads the policy and reports what would change.
@@ -43,10 +45,6 @@ attributes:
   diff_mode:
     description: Shows the policy before and after.
     support: full
-  platform:
-    description: ESXi 5.0 to 9.0 over SSH.
-    support: full
-    platforms: posix
 notes:
   - A port group's own values override its vSwitch's; this module sets the values of the object named.
 """
@@ -72,28 +70,3 @@ after:
   type: dict
   sample: {"allow_promiscuous": true, "allow_forged_transmits": true, "allow_mac_change": true}
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vswitch_policy import (
-    ARGUMENT_SPEC,
-    MUTUALLY_EXCLUSIVE,
-    REQUIRED_ONE_OF,
-)
-
-
-def main():
-    # The work is done by the action plugin of the same name on the controller.
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=MUTUALLY_EXCLUSIVE,
-        required_one_of=REQUIRED_ONE_OF,
-        supports_check_mode=True,
-    )
-    module.fail_json(
-        msg="nestedvirt.esxi.vswitch_security runs as an action plugin; it cannot run on the target itself"
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -43,7 +42,12 @@ options:
     description: Fail when no matching banner came within O(timeout); with V(false), only report it in RV(answered).
     type: bool
     default: true
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes
 attributes:
+  action:
+    description: Runs as an action plugin inside the controller's own process.
+    support: full
   check_mode:
     description: Only looks; runs the same in check mode.
     support: full
@@ -51,7 +55,7 @@ attributes:
     description: Nothing changes.
     support: none
   platform:
-    description: Runs on the controller.
+    description: Runs on the controller; probes any TCP service's banner.
     support: full
     platforms: posix
 """
@@ -87,17 +91,3 @@ elapsed:
   type: float
   sample: 0.0
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.banner import ARGUMENT_SPEC
-
-
-def main():
-    # The work is done by the action plugin of the same name, on the controller.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(msg="nestedvirt.esxi.wait_for_banner runs as an action plugin on the controller")
-
-
-if __name__ == "__main__":
-    main()

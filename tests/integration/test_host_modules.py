@@ -51,7 +51,7 @@ def play(lab, host, tasks, tmp_path, *flags):
     """Run tasks on one host after host_info; returns (results, commands the tasks sent)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     before = len(commands(lab, host))
-    run = lab.playbook(host, [{"name": "facts", "nestedvirt.esxi.host_info": {}}] + tasks, *flags, tmp_path=tmp_path)
+    run = lab.playbook(host, [{"name": "facts", "nestedvirt.esxi.host_facts": {}}] + tasks, *flags, tmp_path=tmp_path)
     sent = commands(lab, host)[before:]
     return run, sent[1:]  # the first command is host_info's
 
@@ -74,7 +74,7 @@ def quartet(lab, host, task, tmp_path):
 def test_host_info_one_round_trip_everywhere(ssh_lab, tmp_path):
     def check(host):
         run, sent = play(ssh_lab, host, [], tmp_path / host)
-        facts = run["facts"]["host"]
+        facts = run["facts"]["ansible_facts"]["nestedvirt_esxi"]
         assert facts["version"] == RELEASES[host]
         assert facts["nesting"]["method"] == ("host" if host == "e50" else "vm")
         assert run["facts"]["changed"] is False
@@ -174,7 +174,7 @@ def test_hardware_8_is_refused_then_upgraded(ssh_lab, tmp_path):
     assert run["edit"]["hardware_upgraded"] == {"before": 8, "after": 9}
     assert any("vmsvc/upgrade" in c for c in sent)
     facts = play(ssh_lab, "e67", [], tmp_path / "after")[0]
-    vm = next(vm for vm in facts["facts"]["host"]["vms"] if vm["name"] == "old hw")
+    vm = next(vm for vm in facts["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"] if vm["name"] == "old hw")
     assert vm["hardware_version"] == 9 and vm["nested_hv_enabled"] is True
 
 
@@ -187,7 +187,7 @@ def test_ssh_off_says_how_to_turn_it_on(ssh_lab, tmp_path):
         # A new connection: an earlier test's ControlPersist master would still get through.
         no_master = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
         run = ssh_lab.playbook(
-            "e55", [{"name": "facts", "nestedvirt.esxi.host_info": {}}], tmp_path=tmp_path, env=no_master
+            "e55", [{"name": "facts", "nestedvirt.esxi.host_facts": {}}], tmp_path=tmp_path, env=no_master
         )
     finally:
         assert hostd.request(address, ["vim-cmd", "hostsvc/start_ssh"], timeout=30)[0] == 0
@@ -198,7 +198,7 @@ def test_ssh_off_says_how_to_turn_it_on(ssh_lab, tmp_path):
 
 def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, tmp_path):
     """vm_power's restart marker (what lets a killed run's VM be powered on by the next run)."""
-    from ansible_collections.nestedvirt.esxi.plugins.module_utils.restart_marker import NAME, NOTE
+    from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._restart_marker import NAME, NOTE
 
     def lifecycle(host):
         name = HOSTILE if host == "e67" else "vm-a"  # e67: a directory name full of shell syntax
@@ -208,13 +208,13 @@ def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, t
             host,
             [
                 {"name": "down", "nestedvirt.esxi.vm_power": down},
-                {"name": "facts", "nestedvirt.esxi.host_info": {}},
+                {"name": "facts", "nestedvirt.esxi.host_facts": {}},
                 {"name": "again", "nestedvirt.esxi.vm_power": down},
             ],
             tmp_path / host / "down",
         )
         assert run.rc == 0, run.output
-        vm = next(vm for vm in run["facts"]["host"]["vms"] if vm["name"] == name)
+        vm = next(vm for vm in run["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"] if vm["name"] == name)
         marker = "%s/%s" % (vm["vmx_path"].rsplit("/", 1)[0], NAME)
         left = host_file(ssh_lab, host, marker)
         up = {"vmid": vm["vmid"], "state": "poweredon", "wait_for_ip": False}
@@ -224,7 +224,7 @@ def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, t
             [
                 {"name": "predict", "check_mode": True, "nestedvirt.esxi.vm_power": up},
                 {"name": "up", "nestedvirt.esxi.vm_power": up},  # by vmid: the host says where the marker is
-                {"name": "facts", "nestedvirt.esxi.host_info": {}},
+                {"name": "facts", "nestedvirt.esxi.host_facts": {}},
             ],
             tmp_path / host / "up",
         )
@@ -235,10 +235,12 @@ def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, t
     for host, (run, sent, left, run2, sent2, listing) in each_host(lifecycle).items():
         assert run["down"]["operations"] == ["shutdown"] and run["down"]["restart_pending"] is True, host
         assert left.strip() == NOTE, host
-        assert [vm["restart_pending"] for vm in run["facts"]["host"]["vms"]].count(True) == 1, host
+        assert [vm["restart_pending"] for vm in run["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"]].count(
+            True
+        ) == 1, host
         assert run["again"]["changed"] is False and run["again"]["restart_pending"] is True, host
         assert sent == 3, host  # down, facts, again: the marker adds no round trip
         assert run2["predict"]["changed"] is True and run2["up"]["operations"] == ["on"], host
         assert run2["up"]["restart_pending"] is False and NAME not in listing, host
-        assert not any(vm["restart_pending"] for vm in run2["facts"]["host"]["vms"]), host
+        assert not any(vm["restart_pending"] for vm in run2["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"]), host
         assert sent2 == 3, host

@@ -44,7 +44,7 @@ def fault(lab, *knob):
 def power_on(lab, name, tmp_path):
     task = {"name": "step", "nestedvirt.esxi.vm_power": {"name": name, "state": "poweredon", "wait_for_ip": False}}
     return lab.playbook(
-        "f90", [{"name": "facts", "nestedvirt.esxi.host_info": {}}, dict(task, ignore_errors=True)], tmp_path=tmp_path
+        "f90", [{"name": "facts", "nestedvirt.esxi.host_facts": {}}, dict(task, ignore_errors=True)], tmp_path=tmp_path
     )
 
 
@@ -66,7 +66,7 @@ def test_a_misreported_power_on_is_read_again(lab, tmp_path):
 @pytest.mark.parametrize("kind", ["ssl", "reset", "localhost", "bad_alloc", "mo_not_found"])
 def test_transient_vim_cmd_failures_are_tried_once_more(lab, tmp_path, kind):
     fault(lab, "vim_cmd_transient", kind, "1", "getallvms")
-    run = lab.playbook("f90", [{"name": "facts", "nestedvirt.esxi.host_info": {}}], tmp_path=tmp_path)
+    run = lab.playbook("f90", [{"name": "facts", "nestedvirt.esxi.host_facts": {}}], tmp_path=tmp_path)
     assert run.rc == 0, run.output
-    names = [vm["name"] for vm in run["facts"]["host"]["vms"]]
+    names = [vm["name"] for vm in run["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"]]
     assert {"refused", "misreported", "plain"} <= set(names) and any(name.startswith("vCLS-") for name in names)

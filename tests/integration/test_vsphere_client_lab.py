@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere_client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
     AuthenticationError,
     PowerStateError,
     VsphereClient,

@@ -35,7 +35,7 @@ if str(LAB_DIR) not in sys.path:
 from labkit import hostd  # noqa: E402
 from labkit.cli import run_esxilab  # noqa: E402
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument, VmxError  # noqa: E402
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument, VmxError  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CALLBACKS = ROOT / "tests" / "integration" / "callback_plugins"

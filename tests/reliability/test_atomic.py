@@ -8,14 +8,14 @@ import re
 import pytest
 from rlab import md5, play, vmx_task
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import (
     RemoteFile,
     RemoteFileError,
     md5_hex,
     parse_write,
     write_command,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_edit import plan_edit
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._edit import plan_edit
 
 pytestmark = pytest.mark.lab
 

@@ -9,9 +9,13 @@ import time
 import pytest
 from rlab import normalize, play, vmx_path, vmx_task
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_lock import lock_path
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import RemoteFile, md5_hex, write_command
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._lock import lock_path
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import (
+    RemoteFile,
+    md5_hex,
+    write_command,
+)
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument
 
 pytestmark = pytest.mark.lab
 
@@ -24,7 +28,7 @@ def keys_of(data: bytes):
 
 def one_writer(label, keys):
     """A playbook of one run: on r67 the .vmx of VM `shared`, on r50 /etc/vmware/config, one key per task."""
-    vmx = [{"name": "facts", "nestedvirt.esxi.host_info": {}}]
+    vmx = [{"name": "facts", "nestedvirt.esxi.host_facts": {}}]
     vmx += [vmx_task("vmx %s" % key, vm="shared", settings={key: True}) for key in keys]
     config = [vmx_task("config %s" % key, path="/etc/vmware/config", settings={key: True}) for key in keys]
     return play("r67", vmx, "Run %s: the .vmx" % label) + play("r50", config, "Run %s: the host config" % label)

@@ -229,7 +229,7 @@ def test_vm_reregistered(lab, case, tmp_path):
     before, vmx_before = snapshot(lab), lab.read(HOST, path)
     vmid = next(str(vm["vmid"]) for name, vm in lab.vms(HOST).items() if name == "moved")
     tasks = [
-        {"name": "facts", "nestedvirt.esxi.host_info": {}},
+        {"name": "facts", "nestedvirt.esxi.host_facts": {}},
         {
             "name": "re-register",
             "ansible.builtin.raw": "vim-cmd vmsvc/unregister %s && vim-cmd solo/registervm '%s' 'moved again'"

@@ -21,7 +21,7 @@ from lab_config import (
 )
 from rlab import code, failure_message, nesting_run, normalize, play, vmx_task
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument
 
 pytestmark = pytest.mark.lab
 
@@ -46,9 +46,9 @@ def clean_canaries():
 
 
 def facts(lab, tmp_path):
-    run = lab.playbook(tmp_path, play(HOST, [{"name": "facts", "nestedvirt.esxi.host_info": {}}]))
+    run = lab.playbook(tmp_path, play(HOST, [{"name": "facts", "nestedvirt.esxi.host_facts": {}}]))
     assert run.rc == 0, run.output[-2000:]
-    return {vm["name"]: vm for vm in run["facts"]["host"]["vms"]}
+    return {vm["name"]: vm for vm in run["facts"]["ansible_facts"]["nestedvirt_esxi"]["vms"]}
 
 
 LABELS = {
@@ -159,7 +159,7 @@ def test_spoofed_row(lab, case, tmp_path):
     real = str(lab.vms(HOST)["bystander"]["vmid"])
     task = {"name": "power", "nestedvirt.esxi.vm_power": {"name": "bystander", "state": "poweredon"}}
     run = lab.playbook(
-        tmp_path, play(HOST, [{"name": "facts", "nestedvirt.esxi.host_info": {}}, dict(task, check_mode=True)])
+        tmp_path, play(HOST, [{"name": "facts", "nestedvirt.esxi.host_facts": {}}, dict(task, check_mode=True)])
     )
     case.observe(
         "host_info lists %d VM named bystander, no vmid %d, and spoofer's annotation %s"

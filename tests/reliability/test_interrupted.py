@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rlab import PLAYBOOK, nesting_run, nesting_vars, vmx_path
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vmx_format import VmxDocument
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument
 
 pytestmark = pytest.mark.lab
 

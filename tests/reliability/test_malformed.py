@@ -8,14 +8,18 @@ import random
 import pytest
 from rlab import failure_message, nesting_run, normalize, play, vmx_path
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.esxi_output import EsxiOutputError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.host_inventory import build_host_facts, host_info_command
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.remote_file import (
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import build_host_facts, host_info_command
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import (
     RemoteFileError,
     parse_read,
     read_command,
 )
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vm_power import PowerError, interpret_power, power_command
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power import (
+    PowerError,
+    interpret_power,
+    power_command,
+)
 
 pytestmark = pytest.mark.lab
 

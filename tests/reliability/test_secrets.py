@@ -91,7 +91,7 @@ def test_keys_and_certificates_checked(lab, case, tmp_path):
     )
     ssh = lab.playbook(
         tmp_path,
-        play("r67", [{"name": "facts", "nestedvirt.esxi.host_info": {}}]),
+        play("r67", [{"name": "facts", "nestedvirt.esxi.host_facts": {}}]),
         {"ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o IdentitiesOnly=yes" % empty},
         env={"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"},  # a live ControlPersist master skips the key check
     )

@@ -1,0 +1,485 @@
+# -*- coding: utf-8 -*-
+# Copyright: nestedvirt.esxi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small client over pyvmomi for what the collection asks of the vSphere API.
+
+Every call goes through ``VsphereClient._calling``, which turns whatever pyvmomi or the network
+raises into one of the ``VsphereError`` classes below (see ``translate_error``); modules catch
+those and only those, and are the only place that calls fail_json. Waiting (tasks, power states)
+uses the property collector's WaitForUpdatesEx with a deadline, never a sleep loop.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import math
+import socket
+import ssl
+import time
+from contextlib import contextmanager, suppress
+
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
+
+try:
+    from http.client import HTTPException
+except ImportError:  # pragma: no cover - Python 2 has no http.client; the modules need Python 3
+    HTTPException = OSError
+
+try:
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim, vmodl
+except ImportError:
+    HAS_PYVMOMI = False
+else:
+    HAS_PYVMOMI = True
+
+# A single SOAP request that takes longer than this is hung, not slow (waits are sliced below it).
+HTTP_TIMEOUT = 120
+# Longest single WaitForUpdatesEx; a longer wait is several of them against one deadline.
+WAIT_SLICE = 60
+TASK_TIMEOUT = 300
+
+
+class VsphereError(NestedvirtError):
+    """Something the vSphere API refused or could not do; the message says what and why."""
+
+    reason = "api_error"
+
+
+class ConnectError(VsphereError):
+    """The endpoint could not be reached, or does not speak the vSphere API."""
+
+    reason = "api_unreachable"
+
+
+class CertificateError(ConnectError):
+    """The endpoint's TLS certificate is not trusted."""
+
+    reason = "certificate_untrusted"
+
+
+class AuthenticationError(VsphereError):
+    """Wrong user name or password, or the session ended."""
+
+    reason = "authentication_failed"
+
+
+class PermissionDeniedError(VsphereError):
+    """The user lacks a privilege for the operation."""
+
+    reason = "permission_denied"
+
+
+class RestrictedVersionError(VsphereError):
+    """The host's license (free ESXi) makes the API read-only."""
+
+    reason = "restricted_version"
+
+
+class NotFoundError(VsphereError):
+    """No host, VM or service matches."""
+
+    reason = "not_found"
+
+
+class AmbiguousError(VsphereError):
+    """More than one host or VM matches."""
+
+    reason = "ambiguous"
+
+
+class UnsupportedError(VsphereError):
+    """The host's release cannot do what was asked through the API."""
+
+    reason = "unsupported"
+
+
+class NestedHvUnsupportedError(UnsupportedError):
+    """The host's CPU or release does not support nested hardware virtualization."""
+
+    reason = "host_cannot_nest"
+
+
+class HardwareVersionError(UnsupportedError):
+    """The VM's virtual hardware is too old."""
+
+    reason = "hardware_too_old"
+
+
+class PowerStateError(VsphereError):
+    """The VM is not in the power state the operation needs."""
+
+    reason = "power_state"
+
+
+class ToolsUnavailableError(PowerStateError):
+    """A graceful shutdown needs VMware Tools running in the guest."""
+
+    reason = "tools_unavailable"
+
+
+class WaitTimeoutError(VsphereError):
+    """A task or a power state change did not finish in time."""
+
+    reason = "timeout"
+
+
+def _fault_message(fault):
+    text = getattr(fault, "msg", None) or ""
+    if not text:
+        messages = getattr(fault, "faultMessage", None) or []
+        text = "; ".join(m.message for m in messages if getattr(m, "message", None))
+    name = getattr(fault, "_wsdlName", None) or type(fault).__name__
+    return "%s (%s)" % (text.rstrip("."), name) if text else name
+
+
+def translate_error(error, action, endpoint):
+    """The VsphereError that says what ``error`` (from pyvmomi or the network) means.
+
+    ``action`` says what was being done ("starting SSH on esxi01"), ``endpoint`` is the
+    hostname:port connected to; both go into the message.
+    """
+    if isinstance(error, VsphereError):
+        return error
+    if HAS_PYVMOMI and isinstance(error, vmodl.MethodFault):
+        detail = _fault_message(error)
+        if isinstance(error, vim.fault.RestrictedVersion):
+            return RestrictedVersionError(
+                "%s: the host's license (the free ESXi / vSphere Hypervisor license) makes its vSphere API "
+                "read-only, so %s was refused: %s." % (endpoint, action, detail)
+            )
+        if isinstance(error, vim.fault.InvalidLogin):
+            return AuthenticationError(
+                "%s: login refused, the user name or password is wrong: %s." % (endpoint, detail)
+            )
+        if isinstance(error, vim.fault.NotAuthenticated):
+            return AuthenticationError(
+                "%s: not logged in (the session ended) while %s: %s." % (endpoint, action, detail)
+            )
+        if isinstance(error, vim.fault.NoPermission):
+            privilege = getattr(error, "privilegeId", None)
+            needed = " (it needs the privilege %s)" % privilege if privilege else ""
+            return PermissionDeniedError(
+                "%s: the user may not do this%s; %s was refused: %s." % (endpoint, needed, action, detail)
+            )
+        if isinstance(error, vim.fault.ToolsUnavailable):
+            return ToolsUnavailableError("%s failed: VMware Tools is not running in the guest: %s." % (action, detail))
+        if isinstance(error, vim.fault.InvalidPowerState):
+            state = getattr(error, "existingState", None)
+            now = " (it is %s)" % state if state else ""
+            return PowerStateError("%s failed: the VM is in the wrong power state%s: %s." % (action, now, detail))
+        if isinstance(error, (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound)):
+            return NotFoundError("%s failed: the object no longer exists: %s." % (action, detail))
+        return VsphereError("%s failed: %s." % (action, detail))
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return CertificateError(
+            "%s: the TLS certificate is not trusted (%s). Give the host's certificate, or the CA that "
+            "signed it, in ca_file, or set validate_certs: false to skip the check (not recommended)."
+            % (endpoint, getattr(error, "verify_message", None) or error)
+        )
+    if isinstance(error, ssl.SSLError):
+        return ConnectError(
+            "%s: the TLS handshake failed (%s); is this the vSphere API port (443 on ESXi and vCenter)?"
+            % (endpoint, getattr(error, "reason", None) or error)
+        )
+    if isinstance(error, socket.gaierror):
+        return ConnectError("%s: the host name cannot be resolved (%s)." % (endpoint, error.strerror or error))
+    if isinstance(error, ConnectionRefusedError):
+        return ConnectError("%s: connection refused; is the host up and the port right?" % endpoint)
+    if isinstance(error, socket.timeout):
+        return ConnectError("%s: no answer within %d s while %s." % (endpoint, HTTP_TIMEOUT, action))
+    if isinstance(error, (OSError, HTTPException)):
+        return ConnectError("%s: connection failed while %s: %s." % (endpoint, action, error))
+    return VsphereError("%s failed: %s: %s." % (action, type(error).__name__, error))
+
+
+def ssl_context(validate_certs=True, ca_file=None):
+    """The TLS context for the connection: the system store, or ``ca_file``, or no checks at all."""
+    if not validate_certs:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        raise CertificateError("ca_file %s cannot be used as a PEM bundle: %s" % (ca_file, error)) from error
+
+
+class VsphereClient:
+    """One logged-in session; use as a context manager so the session is always logged out."""
+
+    def __init__(self, hostname, username, password, port=443, validate_certs=True, ca_file=None):
+        self.endpoint = "%s:%s" % (hostname, port)
+        self._login = dict(host=hostname, port=port, user=username, pwd=password)
+        self._context = ssl_context(validate_certs, ca_file)
+        self._si = None
+        self._content = None
+
+    # -- session -------------------------------------------------------------------------------
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @contextmanager
+    def _calling(self, action):
+        try:
+            yield
+        except VsphereError:
+            raise
+        except Exception as error:  # everything pyvmomi and the network raise becomes a typed error
+            raise translate_error(error, action, self.endpoint) from error
+
+    def connect(self):
+        with self._calling("connecting"):
+            try:
+                self._si = SmartConnect(sslContext=self._context, httpConnectionTimeout=HTTP_TIMEOUT, **self._login)
+            except (vmodl.MethodFault, OSError, HTTPException):
+                raise
+            except Exception as error:
+                # SmartConnect says "<host>:<port> is down or is not a VIM server" as a bare Exception.
+                raise ConnectError("%s: %s" % (self.endpoint, error)) from error
+            self._content = self._si.RetrieveContent()
+        return self
+
+    def close(self):
+        if self._si is not None:
+            with suppress(Exception):  # logging out of a session that is already gone is fine
+                Disconnect(self._si)
+            self._si = None
+
+    @property
+    def is_vcenter(self):
+        return self._content.about.apiType == "VirtualCenter"
+
+    @property
+    def api_version(self):
+        return self._content.about.apiVersion
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _retrieve(self, specs):
+        collector = self._content.propertyCollector
+        result = collector.RetrievePropertiesEx(specs, vmodl.query.PropertyCollector.RetrieveOptions())
+        objects = []
+        while result is not None:
+            objects.extend(result.objects)
+            result = collector.ContinueRetrievePropertiesEx(result.token) if result.token else None
+        return [(item.obj, dict((prop.name, prop.val) for prop in item.propSet or [])) for item in objects]
+
+    def properties(self, obj, paths):
+        """The values of ``paths`` of one object in one round trip (an unset property is absent)."""
+        query = vmodl.query.PropertyCollector
+        spec = query.FilterSpec(
+            objectSet=[query.ObjectSpec(obj=obj, skip=False)],
+            propSet=[query.PropertySpec(type=type(obj), pathSet=list(paths))],
+        )
+        with self._calling("reading %s" % ", ".join(paths)):
+            found = self._retrieve([spec])
+        if not found:
+            raise NotFoundError("%s: %s no longer exists" % (self.endpoint, obj))
+        return found[0][1]
+
+    def _inventory(self, vimtype, paths):
+        """Every object of a type with the values of ``paths``, in one round trip."""
+        query = vmodl.query.PropertyCollector
+        view = self._content.viewManager.CreateContainerView(self._content.rootFolder, [vimtype], True)
+        try:
+            spec = query.FilterSpec(
+                objectSet=[
+                    query.ObjectSpec(
+                        obj=view,
+                        skip=True,
+                        selectSet=[query.TraversalSpec(name="view", path="view", skip=False, type=type(view))],
+                    )
+                ],
+                propSet=[query.PropertySpec(type=vimtype, pathSet=list(paths))],
+            )
+            return self._retrieve([spec])
+        finally:
+            view.Destroy()
+
+    def find_host(self, esxi_hostname=None):
+        """The ESXi host to act on: the only one when connected to ESXi, else the one named."""
+        with self._calling("listing hosts"):
+            hosts = self._inventory(vim.HostSystem, ["name"])
+        if not self.is_vcenter:
+            if len(hosts) != 1:
+                raise VsphereError("%s: an ESXi host should show one host, found %d" % (self.endpoint, len(hosts)))
+            return hosts[0][0], hosts[0][1].get("name")
+        if not esxi_hostname:
+            raise VsphereError(
+                "%s is vCenter: set esxi_hostname to the ESXi host to act on (one of: %s)"
+                % (self.endpoint, _some(sorted(p.get("name", "") for _obj, p in hosts)))
+            )
+        matches = [(obj, p.get("name")) for obj, p in hosts if (p.get("name") or "").lower() == esxi_hostname.lower()]
+        if not matches:
+            raise NotFoundError(
+                "%s: no ESXi host named %r (hosts: %s)"
+                % (self.endpoint, esxi_hostname, _some(sorted(p.get("name", "") for _obj, p in hosts)))
+            )
+        if len(matches) > 1:
+            raise AmbiguousError("%s: %d hosts are named %r" % (self.endpoint, len(matches), esxi_hostname))
+        return matches[0]
+
+    def find_vm(self, name=None, moid=None, host=None):
+        """The VM named ``name`` (exactly one) or with managed object id ``moid``, on ``host`` if given."""
+        if moid:
+            vm = vim.VirtualMachine(moid, self._si._stub)
+            try:
+                found = self.properties(vm, ["name", "runtime.host"])
+            except NotFoundError:
+                raise NotFoundError("%s: no VM with moid %r" % (self.endpoint, moid)) from None
+            if host is not None and _moid(found.get("runtime.host")) != _moid(host):
+                raise NotFoundError("%s: the VM with moid %r is not on the host named" % (self.endpoint, moid))
+            return vm
+        with self._calling("listing VMs"):
+            vms = self._inventory(vim.VirtualMachine, ["name", "runtime.host", "config.files.vmPathName"])
+        if host is not None:
+            vms = [(obj, p) for obj, p in vms if _moid(p.get("runtime.host")) == _moid(host)]
+        matches = [(obj, p) for obj, p in vms if p.get("name") == name]
+        if not matches:
+            near = difflib.get_close_matches(name, sorted(set(p.get("name", "") for _obj, p in vms)), n=3, cutoff=0.6)
+            hint = " (did you mean %s?)" % " or ".join(repr(n) for n in near) if near else ""
+            raise NotFoundError("%s: no VM named %r%s" % (self.endpoint, name, hint))
+        if len(matches) > 1:
+            raise AmbiguousError(
+                "%s: %d VMs are named %r: %s; select one with moid"
+                % (
+                    self.endpoint,
+                    len(matches),
+                    name,
+                    ", ".join(
+                        "moid %s (%s)" % (_moid(obj), p.get("config.files.vmPathName") or "?") for obj, p in matches
+                    ),
+                )
+            )
+        return matches[0][0]
+
+    # -- services ------------------------------------------------------------------------------
+
+    def _service_system(self, host):
+        return self.properties(host, ["configManager.serviceSystem"])["configManager.serviceSystem"]
+
+    def service(self, host, key):
+        """``{"running": bool, "policy": str}`` of the host service ``key`` (e.g. TSM-SSH)."""
+        services = self.properties(self._service_system(host), ["serviceInfo"])["serviceInfo"].service
+        for service in services or []:
+            if service.key == key:
+                return dict(running=bool(service.running), policy=service.policy)
+        raise NotFoundError("%s: the host has no service %s" % (self.endpoint, key))
+
+    def start_service(self, host, key):
+        system = self._service_system(host)
+        with self._calling("starting service %s" % key):
+            system.StartService(id=key)
+
+    def stop_service(self, host, key):
+        system = self._service_system(host)
+        with self._calling("stopping service %s" % key):
+            system.StopService(id=key)
+
+    def set_service_policy(self, host, key, policy):
+        system = self._service_system(host)
+        with self._calling("setting the policy of service %s to %s" % (key, policy)):
+            system.UpdateServicePolicy(id=key, policy=policy)
+
+    # -- virtual machines ----------------------------------------------------------------------
+
+    def reconfigure(self, vm, action, **spec):
+        """Apply a ConfigSpec made of ``spec`` (e.g. nestedHVEnabled=True) and wait for the task."""
+        with self._calling(action):
+            task = vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**spec))
+        self.wait_task(task, action)
+
+    def shutdown_guest(self, vm, action):
+        """Ask the guest OS to shut down (through VMware Tools); returns at once."""
+        with self._calling(action):
+            vm.ShutdownGuest()
+
+    def power_off(self, vm, action):
+        with self._calling(action):
+            task = vm.PowerOffVM_Task()
+        self.wait_task(task, action)
+
+    def power_on(self, vm, action):
+        with self._calling(action):
+            task = vm.PowerOnVM_Task()
+        self.wait_task(task, action)
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def wait_for(self, obj, path, done, timeout):
+        """Wait until ``done(value of path)``; return the value, or raise WaitTimeoutError.
+
+        A private property collector is used, so nothing else in the session is disturbed; each
+        WaitForUpdatesEx returns as soon as the value changes.
+        """
+        query = vmodl.query.PropertyCollector
+        deadline = time.monotonic() + timeout
+        with self._calling("waiting for %s" % path):
+            collector = self._content.propertyCollector.CreatePropertyCollector()
+            try:
+                collector.CreateFilter(
+                    query.FilterSpec(
+                        objectSet=[query.ObjectSpec(obj=obj, skip=False)],
+                        propSet=[query.PropertySpec(type=type(obj), pathSet=[path])],
+                    ),
+                    partialUpdates=False,
+                )
+                version = ""
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise WaitTimeoutError("%s: %s did not change as expected within %d s" % (obj, path, timeout))
+                    update = collector.WaitForUpdatesEx(
+                        version, query.WaitOptions(maxWaitSeconds=min(WAIT_SLICE, max(1, int(math.ceil(remaining)))))
+                    )
+                    if update is None:
+                        continue
+                    version = update.version
+                    for value in _changes(update, path):
+                        if done(value):
+                            return value
+            finally:
+                collector.DestroyPropertyCollector()
+
+    def wait_task(self, task, action, timeout=TASK_TIMEOUT):
+        """Wait for a task to end; raise the typed error of its fault if it failed."""
+        try:
+            self.wait_for(task, "info.state", lambda state: state in ("success", "error"), timeout)
+        except WaitTimeoutError:
+            raise WaitTimeoutError(
+                "%s did not finish within %d s (task %s may still be running on the host)"
+                % (action, timeout, _moid(task))
+            ) from None
+        info = self.properties(task, ["info"])["info"]
+        if info.state == "error":
+            raise translate_error(info.error, action, self.endpoint)
+
+    def wait_power_state(self, vm, state, timeout):
+        """Wait until the VM's runtime.powerState is ``state``; raise WaitTimeoutError if it is not in time."""
+        return self.wait_for(vm, "runtime.powerState", lambda value: value == state, timeout)
+
+
+def _changes(update, path):
+    for filter_set in update.filterSet or []:
+        for object_set in filter_set.objectSet or []:
+            for change in object_set.changeSet or []:
+                if change.name == path and change.op == "assign":
+                    yield change.val
+
+
+def _moid(obj):
+    return getattr(obj, "_moId", None)
+
+
+def _some(names, limit=10):
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (", ..." if len(names) > limit else "")
