@@ -11,7 +11,7 @@ from ansible_collections.nestedvirt.esxi.plugins.action.host_info import ActionM
 
 
 class ActionModule(HostInfo):
-    def act(self, result, task_vars):
-        result = super(ActionModule, self).act(result, task_vars)
+    def act(self, result, task_vars, args):
+        result = super(ActionModule, self).act(result, task_vars, args)
         result["ansible_facts"] = {"nestedvirt_esxi": result.pop("host")}
         return result

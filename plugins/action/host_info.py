@@ -17,8 +17,7 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output impor
 
 
 class ActionModule(EsxiShellAction):
-    def act(self, result, task_vars):
-        self.validate_argument_spec(argument_spec={})
+    def act(self, result, task_vars, args):
         answer = self.run_sh(host_info_command())
         try:
             facts = build_host_facts(answer["stdout"])

@@ -43,12 +43,10 @@ OPTIONS = ("timeout", "force", "wait_for_ip", "restart_marker", "read_vmx")
 
 
 class ActionModule(EsxiShellAction):
-    def act(self, result, task_vars):
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=[("name", "vmid", "vms")],
-            required_one_of=[("name", "vmid", "vms")],
-        )[1]
+    argument_spec = ARGUMENT_SPEC
+    mutually_exclusive = required_one_of = [("name", "vmid", "vms")]
+
+    def act(self, result, task_vars, args):
         if args["vms"] is not None:
             handles = self.resolve_handles(task_vars, args["vms"])
         elif args["vmid"] is not None:

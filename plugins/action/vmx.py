@@ -16,14 +16,8 @@ __metaclass__ = type
 import secrets
 import time
 
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi import _remote_file as remote_file
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._action import EsxiShellAction
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import (
-    RemoteFileError,
-    parse_read,
-    parse_write,
-    read_command,
-    write_command,
-)
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._vm_select import VmSelectionError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._batch import configure
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._edit import (
@@ -39,12 +33,10 @@ WRITE_ATTEMPTS = 3
 
 
 class ActionModule(EsxiShellAction):
-    def act(self, result, task_vars):
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=[("path", "vm", "vms")],
-            required_one_of=[("path", "vm", "vms")],
-        )[1]
+    argument_spec = ARGUMENT_SPEC
+    mutually_exclusive = required_one_of = [("path", "vm", "vms")]
+
+    def act(self, result, task_vars, args):
         if args["vms"] is not None:
             return self._batch(args, task_vars, result, args["vms"], args["found"])
         if args["vm"] is not None:
@@ -62,7 +54,7 @@ class ActionModule(EsxiShellAction):
                 if plan.changed and not self._task.check_mode:
                     backup_file = self._write(args, found, plan)
                 break
-            except RemoteFileError as error:
+            except remote_file.RemoteFileError as error:
                 if error.reason != "changed_meanwhile" or attempt == WRITE_ATTEMPTS:
                     raise
         result.update(
@@ -124,7 +116,7 @@ class ActionModule(EsxiShellAction):
                 )
 
     def _read_and_plan(self, args, path, settings, remove):
-        found = parse_read(path, **self.run_sh(read_command(path)))
+        found = remote_file.parse_read(path, **self.run_sh(remote_file.read_command(path)))
         if not found.exists and not args["create"]:
             hint = "" if found.parent_exists else " (its directory does not exist either)"
             raise VmxError("%s does not exist%s; set create: true to create it" % (path, hint))
@@ -141,8 +133,10 @@ class ActionModule(EsxiShellAction):
         if args["backup"] and found.exists:
             backup_file = "%s.%s.bak" % (found.path, time.strftime("%Y%m%dT%H%M%S"))
         wait = args["lock_timeout"]
-        command, stdin = write_command(found, plan.after_text, secrets.token_hex(6), backup_file, lock_wait=wait)
-        parse_write(found.path, lock_wait=wait, **self.run_sh(command, stdin))
+        command, stdin = remote_file.write_command(
+            found, plan.after_text, secrets.token_hex(6), backup_file, lock_wait=wait
+        )
+        remote_file.parse_write(found.path, lock_wait=wait, **self.run_sh(command, stdin))
         return backup_file
 
     def _find(self, task_vars, reference):

@@ -21,12 +21,11 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vswitch_poli
 
 
 class ActionModule(EsxiShellAction):
-    def act(self, result, task_vars):
-        args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=MUTUALLY_EXCLUSIVE,
-            required_one_of=REQUIRED_ONE_OF,
-        )[1]
+    argument_spec = ARGUMENT_SPEC
+    mutually_exclusive = MUTUALLY_EXCLUSIVE
+    required_one_of = REQUIRED_ONE_OF
+
+    def act(self, result, task_vars, args):
         where = dict(vswitch=args["vswitch"], portgroup=args["portgroup"])
         what = "port group %r" % args["portgroup"] if args["portgroup"] else "vSwitch %r" % args["vswitch"]
         wanted = {name: args[name] for name in FIELDS if args[name] is not None}

@@ -9,6 +9,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The attributes every module documents; a module gives each one's support and may say more.
+    # List it after the .ssh or .api section: what is named first wins.
     DOCUMENTATION = r"""
 attributes:
   check_mode:
@@ -17,6 +18,17 @@ attributes:
     description: Returns the state before and after when run with C(--diff).
   platform:
     description: The targets the module acts on.
+"""
+
+    # Modules that only read.
+    READ_ONLY = r"""
+attributes:
+  check_mode:
+    description: Only reads; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
 """
 
     # Modules whose work is done on the controller by the action plugin of the same name, over the
@@ -33,13 +45,13 @@ attributes:
 """
 
     # Modules that speak to the vSphere API from where the task runs (usually localhost).
-    VSPHERE = r"""
+    API = r"""
 attributes:
   action:
     description: Runs as a module where the task runs (usually the controller, with C(delegate_to=localhost)).
     support: none
   action_group:
-    description: Part of the group C(nestedvirt.esxi.vsphere); set the connection options once with C(module_defaults).
+    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - nestedvirt.esxi.vsphere

@@ -50,12 +50,6 @@ options:
         self-signed certificate (C(/etc/vmware/ssl/rui.crt) on ESXi) or the vCenter's root CA.
       - Ignored when O(validate_certs=false).
     type: path
-attributes:
-  action_group:
-    description: Use C(group/nestedvirt.esxi.vsphere) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - nestedvirt.esxi.vsphere
 requirements:
   - pyvmomi (tested with 9.1)
 notes:

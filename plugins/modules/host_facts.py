@@ -19,19 +19,14 @@ description:
 author:
   - nestedvirt.esxi maintainers (@nestedvirt)
 options: {}
-extends_documentation_fragment:
-  - nestedvirt.esxi.attributes
-  - nestedvirt.esxi.attributes.ssh
 attributes:
-  check_mode:
-    description: Only reads; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
   facts:
     description: Sets C(nestedvirt_esxi).
     support: full
+extends_documentation_fragment:
+  - nestedvirt.esxi.attributes.ssh
+  - nestedvirt.esxi.attributes.read_only
+  - nestedvirt.esxi.attributes
 seealso:
   - module: nestedvirt.esxi.host_info
     description: The same read, returned as data.

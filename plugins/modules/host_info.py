@@ -30,15 +30,9 @@ author:
   - nestedvirt.esxi maintainers (@nestedvirt)
 options: {}
 extends_documentation_fragment:
-  - nestedvirt.esxi.attributes
   - nestedvirt.esxi.attributes.ssh
-attributes:
-  check_mode:
-    description: Only reads; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
+  - nestedvirt.esxi.attributes.read_only
+  - nestedvirt.esxi.attributes
 """
 
 EXAMPLES = r"""

@@ -43,10 +43,6 @@ options:
       - The ESXi host, as vCenter names it. Required when O(hostname) is a vCenter Server; ignored
         when it is an ESXi host (that host is used).
     type: str
-extends_documentation_fragment:
-  - nestedvirt.esxi.vsphere
-  - nestedvirt.esxi.attributes
-  - nestedvirt.esxi.attributes.vsphere
 attributes:
   check_mode:
     description: Reads the service and reports what would change; changes nothing.
@@ -54,6 +50,10 @@ attributes:
   diff_mode:
     description: Shows the service's state and policy before and after.
     support: full
+extends_documentation_fragment:
+  - nestedvirt.esxi.vsphere
+  - nestedvirt.esxi.attributes.api
+  - nestedvirt.esxi.attributes
 notes:
   - In lockdown mode only users on the host's exception list may log in over SSH, even with the
     service running.
@@ -114,18 +114,10 @@ before:
       type: str
       sample: "off"
 after:
-  description: The service afterwards (with check mode, as it would be).
+  description: The service afterwards (with check mode, as it would be), in the shape of RV(before).
   returned: success
   type: dict
-  contains:
-    state:
-      description: V(started) or V(stopped).
-      type: str
-      sample: started
-    policy:
-      description: V(on), V(off) or V(automatic).
-      type: str
-      sample: "off"
+  sample: {"state": "started", "policy": "off"}
 host:
   description: The ESXi host's name as the API shows it.
   returned: success
@@ -136,10 +128,9 @@ host:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
-    HAS_PYVMOMI,
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import HAS_PYVMOMI, VsphereClient
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     RestrictedVersionError,
-    VsphereClient,
     VsphereError,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan import (

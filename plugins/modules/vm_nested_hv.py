@@ -77,8 +77,8 @@ options:
     default: false
 extends_documentation_fragment:
   - nestedvirt.esxi.vsphere
+  - nestedvirt.esxi.attributes.api
   - nestedvirt.esxi.attributes
-  - nestedvirt.esxi.attributes.vsphere
 attributes:
   check_mode:
     description: Reads the VM and reports what would change and whether it would be power-cycled; changes nothing.
@@ -193,12 +193,11 @@ power_operations:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
-    HAS_PYVMOMI,
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import HAS_PYVMOMI, VsphereClient
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     PowerStateError,
     RestrictedVersionError,
     ToolsUnavailableError,
-    VsphereClient,
     VsphereError,
     WaitTimeoutError,
 )
@@ -210,11 +209,11 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan impo
 )
 
 ARGUMENT_SPEC = argument_spec(
+    nested_hv_enabled=dict(type="bool", default=True),
+    vpmc_enabled=dict(type="bool"),
     name=dict(type="str"),
     moid=dict(type="str"),
     esxi_hostname=dict(type="str"),
-    nested_hv_enabled=dict(type="bool", default=True),
-    vpmc_enabled=dict(type="bool"),
     power_cycle=dict(type="bool", default=False),
     shutdown_timeout=dict(type="int", default=300),
     force=dict(type="bool", default=False),

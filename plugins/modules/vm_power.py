@@ -103,8 +103,8 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - nestedvirt.esxi.attributes
   - nestedvirt.esxi.attributes.ssh
+  - nestedvirt.esxi.attributes
 attributes:
   check_mode:
     description: Reads the power state and reports whether a power operation would be sent.

@@ -141,8 +141,8 @@ options:
     elements: dict
     default: []
 extends_documentation_fragment:
-  - nestedvirt.esxi.attributes
   - nestedvirt.esxi.attributes.ssh
+  - nestedvirt.esxi.attributes
 attributes:
   check_mode:
     description: Reads the file and reports what would change; writes nothing.
@@ -150,6 +150,10 @@ attributes:
   diff_mode:
     description: Shows the file's text before and after.
     support: full
+  platform:
+    description: Any target with a POSIX shell, ESXi 5.0 to 9.0 included; also C(-c local).
+    support: full
+    platforms: posix
 notes:
   - The target needs C(test), C(cat), C(cp), C(mv), C(rm), C(md5sum), C(mkdir), C(date) and
     C(sleep), as every ESXi release has.

@@ -36,8 +36,8 @@ options:
     description: Allow MAC address changes. Left as it is when omitted.
     type: bool
 extends_documentation_fragment:
-  - nestedvirt.esxi.attributes
   - nestedvirt.esxi.attributes.ssh
+  - nestedvirt.esxi.attributes
 attributes:
   check_mode:
     description: Reads the policy and reports what would change.

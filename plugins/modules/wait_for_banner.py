@@ -43,17 +43,12 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - nestedvirt.esxi.attributes.read_only
   - nestedvirt.esxi.attributes
 attributes:
   action:
     description: Runs as an action plugin inside the controller's own process.
     support: full
-  check_mode:
-    description: Only looks; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes.
-    support: none
   platform:
     description: Runs on the controller; probes any TCP service's banner.
     support: full

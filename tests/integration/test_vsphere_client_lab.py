@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     AuthenticationError,
     PowerStateError,
-    VsphereClient,
     WaitTimeoutError,
 )
 

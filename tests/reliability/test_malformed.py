@@ -15,11 +15,18 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file 
     parse_read,
     read_command,
 )
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import host_script
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power import (
     PowerError,
     interpret_power,
-    power_command,
+    power_lines,
 )
+
+
+def power_command(vmid, state, **options):
+    """One VM's power script, as a batch of one sends it."""
+    return host_script(*power_lines(vmid, state, **options))
+
 
 pytestmark = pytest.mark.lab
 

@@ -13,8 +13,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+from collections import namedtuple
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules import (
+    BY_OPTION,
+    HOSTD_FIELDS,
+    MIN_HARDWARE_VERSION,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     HardwareVersionError,
     NestedHvUnsupportedError,
     PowerStateError,
@@ -25,7 +31,6 @@ SSH_SERVICE = "TSM-SSH"
 SERVICE_STATES = ("started", "stopped")
 SERVICE_POLICIES = ("on", "off", "automatic")
 
-NESTED_HV_MIN_HARDWARE = 9  # virtual hardware 9 (ESXi 5.1) is the first with per-VM nesting
 NESTED_HV_MIN_API = "5.1"  # VirtualMachineConfigSpec.nestedHVEnabled appeared in vSphere API 5.1
 
 DCUI_SSH = "DCUI (Troubleshooting Options > Enable SSH)"
@@ -92,14 +97,10 @@ def api_at_least(api_version, minimum):
     return have + [0] * (width - len(have)) >= want + [0] * (width - len(want))
 
 
-class NestedHvPlan:
+class NestedHvPlan(namedtuple("NestedHvPlan", "before after spec power_cycle")):
     """What the module will do to one VM: the ConfigSpec fields to set and whether to power-cycle."""
 
-    def __init__(self, before, after, spec, power_cycle):
-        self.before = before
-        self.after = after
-        self.spec = spec
-        self.power_cycle = power_cycle
+    __slots__ = ()
 
     @property
     def changed(self):
@@ -135,7 +136,7 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
                 "(Intel VT-x with EPT, AMD-V with RVI), or it is turned off in the firmware." % name
             )
         hardware = hardware_version(vm["version"])
-        if hardware is not None and hardware < NESTED_HV_MIN_HARDWARE:
+        if hardware is not None and hardware < MIN_HARDWARE_VERSION:
             raise HardwareVersionError(
                 "VM %r has virtual hardware version %d (%s); nested HV needs %d or later. Upgrade it while the VM "
                 "is powered off (Host Client: Actions > Upgrade VM Compatibility; over SSH: vim-cmd vmsvc/upgrade "
@@ -144,13 +145,14 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
                     name,
                     hardware,
                     vm["version"],
-                    NESTED_HV_MIN_HARDWARE,
+                    MIN_HARDWARE_VERSION,
                     vm.get("vmid") or "<vmid>",
-                    NESTED_HV_MIN_HARDWARE,
+                    MIN_HARDWARE_VERSION,
                 )
             )
 
-    fields = dict(nested_hv_enabled="nestedHVEnabled", vpmc_enabled="vPMCEnabled")
+    # The ConfigSpec fields, from the one rules table.
+    fields = dict(nested_hv_enabled=BY_OPTION["nesting"].api, vpmc_enabled=BY_OPTION["vpmc"].api)
     spec = dict((fields[key], value) for key, value in wanted.items() if before[key] != value)
     cycle = False
     if spec and vm["power_state"] != "poweredOff":
@@ -170,16 +172,13 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
     return NestedHvPlan(before, after, spec, cycle)
 
 
-VMX_KEYS = dict(nestedHVEnabled="vhv.enable", vPMCEnabled="vpmc.enable")
-
-
 def nested_hv_restricted_hint(vm_name, running, spec):
     """For a free-license host that refused the change: the same change over SSH, spelled out.
 
     The name is quoted as JSON, which YAML reads back unchanged whatever the name holds.
     """
     settings = ", ".join(
-        "%s: %s" % (VMX_KEYS[field], "true" if value else "false") for field, value in sorted(spec.items())
+        "%s: %s" % (HOSTD_FIELDS[field], "true" if value else "false") for field, value in sorted(spec.items())
     )
     first = "shut it down with nestedvirt.esxi.vm_power (state: shutdown), then " if running else ""
     return (

@@ -60,18 +60,28 @@ class EsxiShellAction(ActionBase):
     _supports_async = False
 
     reconnects = 0  # new connections this task needed after drops (reported by the plugins)
+    # The plugin's options, checked before act() runs.
+    argument_spec = {}
+    mutually_exclusive = ()
+    required_one_of = ()
 
     def run(self, tmp=None, task_vars=None):
         result = super(EsxiShellAction, self).run(tmp, task_vars)
+        args = self.validate_argument_spec(
+            argument_spec=self.argument_spec,
+            mutually_exclusive=list(self.mutually_exclusive),
+            required_one_of=list(self.required_one_of),
+        )[1]
         try:
-            return self.act(result, task_vars or {})
+            return self.act(result, task_vars or {}, args)
         except NestedvirtError as error:
             # The one place an error of the collection becomes a failed task: its message, its
             # ``reason`` and details, beside what the task already knows.
             raise AnsibleActionFail(str(error), result=dict(result, **error.as_result())) from error
 
-    def act(self, result, task_vars):
-        """The plugin's work: fills in and returns ``result``; raises NestedvirtError to fail."""
+    def act(self, result, task_vars, args):
+        """The plugin's work with its checked ``args``: fills in and returns ``result``; raises
+        NestedvirtError to fail."""
         raise NotImplementedError
 
     def run_sh(self, command, stdin=None, progress=None):

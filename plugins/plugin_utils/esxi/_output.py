@@ -34,10 +34,6 @@ _VERSION_BUILD = re.compile(r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?) build
 _VERSION_UPDATE = re.compile(
     r"^VMware ESXi (?P<version>\d+\.\d+(?:\.\d+)?)(?: (?:(?:Update|U) ?(?P<update>\d+)|(?P<ga>GA)))?\s*$", re.M
 )
-# Some captures show esxcli's lines without their leading blanks; 9.0 adds "Maintenance:".
-_ESXCLI_FIELD = re.compile(
-    r"^[ \t]*(?P<key>Product|Version|Build|Update|Patch|Maintenance):[ \t]*(?P<value>.*?)\s*$", re.M
-)
 
 
 def _full_version(version):
@@ -67,26 +63,6 @@ def parse_vmware_version(text):
     return result
 
 
-def _number(fields, key):
-    value = fields.get(key, "")
-    return int(value) if value.isdigit() else None
-
-
-def parse_esxcli_version(text):
-    """Parse ``esxcli system version get``."""
-    fields = {m.group("key"): m.group("value") for m in _ESXCLI_FIELD.finditer(text)}
-    if fields.get("Product") != "VMware ESXi" or "Version" not in fields:
-        raise EsxiOutputError("not the output of 'esxcli system version get': %r" % text.strip()[:200])
-    build = fields.get("Build", "")
-    return {
-        "version": _full_version(fields["Version"]),
-        "build": build.rsplit("-", 1)[-1] if build else None,
-        "update": _number(fields, "Update"),
-        "patch": _number(fields, "Patch"),
-        "maintenance": _number(fields, "Maintenance"),
-    }
-
-
 def version_tuple(version):
     """'6.7.0' -> (6, 7, 0), for comparisons."""
     return tuple(int(part) for part in version.split("."))
@@ -114,12 +90,6 @@ def datastore_path_to_absolute(datastore, path):
     return "/vmfs/volumes/%s/%s" % (datastore, path)
 
 
-def is_system_vm(vm):
-    """A VM outside every datastore (vCLS, on hosts in a vCenter cluster): the cluster's own, never ours
-    to select by pattern or ``all``."""
-    return vm.get("datastore") == ""
-
-
 def _new_vm(vmid, name, datastore, path, guest, version, annotation):
     return {
         "vmid": vmid,
@@ -130,6 +100,8 @@ def _new_vm(vmid, name, datastore, path, guest, version, annotation):
         "guest_os": guest,
         "hardware_version": int(version[4:]),
         "annotation": (annotation or "").strip(),
+        # Outside every datastore (vCLS, on hosts in a vCenter cluster): the cluster's own, never
+        # ours to select by pattern or ``all``.
         "system": datastore == "",
         "_continued": [],
     }

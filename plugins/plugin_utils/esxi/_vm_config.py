@@ -26,7 +26,6 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file 
     write_command,
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import (
-    host_script,
     identity_check,
     identity_error,
     mark,
@@ -60,13 +59,8 @@ def _guarded(vm):
     return ["id=%s" % quote(vm["vmid"])] + identity_check(vm.get("datastore_path")) + _off_guard(vm)
 
 
-def read_vm_command(vm, upgrade_to=None):
-    """Check identity and power state, optionally upgrade the hardware first, then read the vmx."""
-    return host_script(*read_vm_lines(vm, upgrade_to))
-
-
 def read_vm_lines(vm, upgrade_to=None):
-    """The lines of read_vm_command (for a batch of VMs: vm_batch)."""
+    """Check identity and power state, optionally upgrade the hardware first, then read the vmx."""
     lines = _guarded(vm)
     if upgrade_to:
         lines += [mark("upgrade"), 'vim_cmd vmsvc/upgrade "$id" %s 2>&1' % quote("vmx-%02d" % upgrade_to)]
@@ -129,29 +123,16 @@ def keys_needing_hardware_9(settings):
     )
 
 
-def write_vm_command(vm, found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT):
-    """Check identity and power state again, replace the vmx atomically, then reload hostd's copy.
-
-    A dropped connection does not stop the script between the write and the reload (SIGHUP and
-    SIGPIPE are ignored): a vmx written but not reloaded would be overwritten by hostd later.
-    """
-    lines, stdin = write_vm_lines(vm, found, new_content, token, backup_path, lock_wait)
-    return host_script(*lines), stdin  # host_script ignores SIGHUP and SIGPIPE
-
-
 def write_vm_lines(vm, found, new_content, token, backup_path=None, lock_wait=DEFAULT_WAIT, source=None):
-    """The lines of write_vm_command, and the new content's bytes (read from stdin, or from the
-    host file ``source`` where a batch staged it)."""
+    """Check identity and power state again, replace the vmx atomically, then reload hostd's copy;
+    and the new content's bytes (read from stdin, or from the host file ``source`` where a batch
+    staged it). The batch script ignores SIGHUP and SIGPIPE: a vmx written but not reloaded would
+    be overwritten by hostd later."""
     write, stdin = write_command(found, new_content, token, backup_path, lock_wait=lock_wait, source=source)
     lines = _guarded(vm)
     lines += [mark("write"), "( %s )" % write, 'if [ "$?" = 0 ]; then', mark("reload")]
     lines += ['  vim_cmd vmsvc/reload "$id" 2>&1', "fi", mark("end")]
     return lines, stdin
-
-
-def reload_vm_command(vm):
-    """Check identity and power state, then make hostd read the .vmx again (no write)."""
-    return host_script(*reload_vm_lines(vm))
 
 
 def reload_vm_lines(vm):

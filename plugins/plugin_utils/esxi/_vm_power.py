@@ -33,7 +33,6 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._restart_mark
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import (
     NAP,
     FromShell,
-    host_script,
     identity_check,
     identity_error,
     mark,
@@ -75,11 +74,6 @@ class PowerError(NestedvirtError):
     def __init__(self, message, outcome=None, reason=None):
         super(PowerError, self).__init__(message, reason)
         self.outcome = outcome or {}
-
-
-def power_command(vmid, state, **options):
-    """The script for one VM (see power_lines)."""
-    return host_script(*power_lines(vmid, state, **options))
 
 
 def power_lines(

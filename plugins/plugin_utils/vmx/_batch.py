@@ -154,17 +154,13 @@ def _read_once(action, indexes, vms, failures, upgrade, last):
     for index, output in zip(indexes, outputs, strict=True):
         vm = vms[index]
         try:
-            if output is None:
-                raise VmConfigError("the host's answer for %s was cut short; run again" % vm.label(), "no_answer")
+            _check_answered(output, vm)
             vm.found = parse_read_vm(output, vm.handle)
             if vm.upgrade_now:  # this read followed the upgrade
                 vm.upgrade_now = False
                 vm.result["hardware_upgraded"] = {"before": vm.hardware, "after": MIN_HARDWARE_VERSION}
         except NestedvirtError as error:
-            if error.reason == "changed_meanwhile" and not last:
-                again.append(index)
-            else:
-                failures[index] = error
+            _settle(error, index, last, again, failures)
     return again
 
 
@@ -235,16 +231,26 @@ def _write(action, indexes, vms, failures, args, last):
     for index, kind, output in zip(indexes, kinds, outputs, strict=True):
         vm = vms[index]
         try:
-            if output is None:
-                raise VmConfigError("the host's answer for %s was cut short; run again" % vm.label(), "no_answer")
+            _check_answered(output, vm)
             if kind == "write":
                 parse_write_vm(output, vm.handle, lock_wait=lock)
             else:
                 parse_reload_vm(output, vm.handle)
             vm.result["reloaded"] = True
         except NestedvirtError as error:
-            if error.reason == "changed_meanwhile" and not last:
-                retry.append(index)
-            else:
-                failures[index] = error
+            _settle(error, index, last, retry, failures)
     return retry
+
+
+def _check_answered(output, vm):
+    if output is None:
+        raise VmConfigError("the host's answer for %s was cut short; run again" % vm.label(), "no_answer")
+
+
+def _settle(error, index, last, again, failures):
+    """A VM whose file another run changed meanwhile is tried again, unless this was the last try;
+    any other error is that VM's failure."""
+    if error.reason == "changed_meanwhile" and not last:
+        again.append(index)
+    else:
+        failures[index] = error

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pyVmomi import vim, vmodl
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient, ssl_context
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     AuthenticationError,
     CertificateError,
     ConnectError,
@@ -28,9 +29,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client im
     PowerStateError,
     RestrictedVersionError,
     ToolsUnavailableError,
-    VsphereClient,
     VsphereError,
-    ssl_context,
     translate_error,
 )
 

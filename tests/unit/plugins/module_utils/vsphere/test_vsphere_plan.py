@@ -5,7 +5,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import (
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     HardwareVersionError,
     NestedHvUnsupportedError,
     PowerStateError,

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import (
     EsxiOutputError,
-    parse_esxcli_version,
     parse_fault,
     parse_getallvms,
     parse_guest_info,
@@ -38,20 +37,6 @@ def test_vmware_version(text, expected):
 def test_vmware_version_rejects_other_text():
     with pytest.raises(EsxiOutputError, match="not an ESXi version"):
         parse_vmware_version("sh: vmware: not found\n")
-
-
-def test_esxcli_version_get():
-    text = "   Product: VMware ESXi\n   Version: 8.0.1\n   Build: Releasebuild-21495797\n   Update: 1\n   Patch: 0\n"
-    assert parse_esxcli_version(text) == {
-        "version": "8.0.1",
-        "build": "21495797",
-        "update": 1,
-        "patch": 0,
-        "maintenance": None,
-    }
-    # 5.5 prints no Patch line
-    five = "   Product: VMware ESXi\n   Version: 5.5.0\n   Build: Releasebuild-1331820\n   Update: 0\n"
-    assert parse_esxcli_version(five)["patch"] is None
 
 
 def test_version_tuple_orders_releases():

@@ -13,8 +13,6 @@ import pytest
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import nesting_method
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import (
     describe_fault,
-    is_system_vm,
-    parse_esxcli_version,
     parse_fault,
     parse_getallvms,
     parse_guest_info,
@@ -73,19 +71,6 @@ def test_esxi_9_uses_per_vm_nesting():
     assert nesting_method(release["version"])["key"] == "vhv.enable"
 
 
-@params("esxcli-system-version-get")
-def test_every_esxcli_version_capture_parses(release, name, text):
-    parsed = parse_esxcli_version(text)
-    assert parsed["version"] == release
-    assert parsed["build"].isdigit()
-
-
-def test_esxcli_maintenance_line_and_lines_without_blanks():
-    assert parse_esxcli_version(load_fixture("9.0.0", "esxcli-system-version-get-capture"))["maintenance"] == 0
-    unindented = parse_esxcli_version(load_fixture("8.0.1", "esxcli-system-version-get-noindent-capture"))
-    assert unindented == {"version": "8.0.1", "build": "21495797", "update": 1, "patch": 0, "maintenance": None}
-
-
 @params("vim-cmd-vmsvc-getallvms")
 def test_every_getallvms_capture_parses(release, name, text):
     vms, invalid = parse_getallvms(text)
@@ -94,7 +79,7 @@ def test_every_getallvms_capture_parses(release, name, text):
         assert vm["vmx_path"].endswith(".vmx") and vm["vmx_path"].startswith("/")
         assert "\r" not in vm["name"] + vm["annotation"] + vm["vmx_path"]
         assert vm["name"] == vm["name"].strip()
-        assert vm["system"] is is_system_vm(vm) is (vm["datastore"] == "")
+        assert vm["system"] is (vm["datastore"] == "")
     assert all(vmid.isdigit() for vmid in invalid)
 
 

@@ -10,11 +10,18 @@ import pytest
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import build_host_facts
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError, parse_getallvms
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import host_script
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power import (
     PowerError,
     interpret_power,
-    power_command,
+    power_lines,
 )
+
+
+def power_command(vmid, state, **options):
+    """One VM's power script, as a batch of one sends it."""
+    return host_script(*power_lines(vmid, state, **options))
+
 
 HEADER = "Vmid   Name                      File                          Guest OS            Version   Annotation"
 PATHS = {"1": "[datastore1] a/a.vmx", "2": "[datastore1] nl/nl.vmx", "3": "[datastore1] c/c.vmx"}

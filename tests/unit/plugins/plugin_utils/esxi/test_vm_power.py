@@ -2,11 +2,18 @@
 
 import pytest
 
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import host_script
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power import (
     PowerError,
     interpret_power,
-    power_command,
+    power_lines,
 )
+
+
+def power_command(vmid, state, **options):
+    """One VM's power script, as a batch of one sends it."""
+    return host_script(*power_lines(vmid, state, **options))
+
 
 ON = "Retrieved runtime info\nPowered on"
 OFF = "Retrieved runtime info\nPowered off"
@@ -14,6 +21,8 @@ TOOLS = (
     '(vim.fault.ToolsUnavailable) {\n   faultCause = (vmodl.MethodFault) null,\n   msg = "Cannot complete operation '
     'because VMware Tools is not running in this virtual machine.",\n}'
 )
+
+
 NOT_FOUND = '(vim.fault.NotFound) {\n   msg = "Unable to find a VM corresponding to "7""\n}'
 
 
