@@ -1,6 +1,6 @@
 """vim-cmd as hostd answers it: vmsvc (getallvms, power.*, reload, get.*, upgrade,
 unregister), solo/registervm and hostsvc's SSH service commands, with ESXi's faults and usage
-texts (labkit/formats.py prints them).
+texts (labkit/formats/vimcmd.py prints them).
 
 `VimCmd` is a mixin of labkit.hostd.server.Hostd (it needs the state machine of state.py, the
 views of views.py and the fault hooks of faults.py).
