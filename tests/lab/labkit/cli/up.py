@@ -61,7 +61,7 @@ def prepare(lab: cfgmod.Lab, state: State) -> dict:
     state.known_hosts.write_text("".join(line + "\n" for line in known))
     build: dict = {}
     if lab.guests():
-        from .guestimage import build_guest_image
+        from ..guestimage import build_guest_image
 
         say("esxilab: guest image ...")
         img = build_guest_image(cfgmod.CACHE_DIR / "guest")
@@ -71,7 +71,7 @@ def prepare(lab: cfgmod.Lab, state: State) -> dict:
             "kernel_version": img.kernel_version,
         }
     if any(h.api for h in lab.hosts):
-        from .vsphere import build_vsphere_sim
+        from ..vsphere import build_vsphere_sim
 
         say("esxilab: vSphere API simulator ...")
         build["vsphere_sim"] = str(build_vsphere_sim(cfgmod.CACHE_DIR / "vsphere", cfgmod.LAB_DIR / "vsphere"))

@@ -145,7 +145,7 @@ class Host:
     def guards_exec(self) -> bool:
         """execInstalledOnly: an exec of a file that is not installed fails (labkit.execguard)."""
         if self.exec_installed_only == "auto":
-            from .releases import exec_installed_only
+            from ..releases import exec_installed_only
 
             return exec_installed_only(self.vtuple)
         return self.exec_installed_only == "on"
