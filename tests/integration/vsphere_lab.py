@@ -26,7 +26,8 @@ if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
 from labkit import hostd  # noqa: E402
-from labkit.cli import free_networks, run_esxilab  # noqa: E402
+from labkit.addresses import free_networks  # noqa: E402
+from labkit.cli import run_esxilab  # noqa: E402
 from labkit.labd import State  # noqa: E402
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"

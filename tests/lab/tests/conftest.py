@@ -20,7 +20,8 @@ if str(LAB_DIR) not in sys.path:
 
 from labkit import config as cfgmod  # noqa: E402
 from labkit import hostd  # noqa: E402
-from labkit.cli import free_networks, run_esxilab  # noqa: E402
+from labkit.addresses import free_networks  # noqa: E402
+from labkit.cli import run_esxilab  # noqa: E402
 
 SUITE_CONFIG = Path(__file__).with_name("suite-lab.yml")
 

@@ -18,7 +18,7 @@ LAB = Path(__file__).resolve().parents[1]
 if str(LAB) not in sys.path:  # labkit lives in tests/lab
     sys.path.insert(0, str(LAB))
 
-from labkit.cli import address_busy  # noqa: E402
+from labkit.addresses import address_busy  # noqa: E402
 from labkit.guest import Guest  # noqa: E402
 from labkit.guestimage import build_guest_image  # noqa: E402
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Lab, esxilab
-from labkit.cli import free_networks, listeners
+from labkit.addresses import free_networks, listeners
 from labkit.labd import Pids, start_time
 from labkit.sshd import processes_in
 

@@ -1,5 +1,5 @@
 """The commands a host answers besides vim-cmd: `esxcli` (system version, vSwitch security
-policy) and `df`. A mixin of labkit.hostd.Hostd (it needs self.cfg, self.version, self.lock,
+policy) and `df`. A mixin of labkit.hostd.server.Hostd (it needs self.cfg, self.version, self.lock,
 self.rt, self.vswitch, self.portgroups).
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from . import formats as fmt
+from .. import formats as fmt
 
 
 class HostCommands:

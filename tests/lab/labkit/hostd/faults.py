@@ -1,6 +1,6 @@
 """hostd's fault knobs (README "Faults"): the state of every knob, `lab fault`, and the hooks
 the request handlers call (SSH commands: drop, vanish; vim-cmd: transient failures; power-on:
-refused or misreported). A mixin of labkit.hostd.Hostd, which holds the VMs and the lock.
+refused or misreported). A mixin of labkit.hostd.server.Hostd, which holds the VMs and the lock.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import re
 import time
 from typing import Any
 
-from . import config as cfgmod
-from . import formats as fmt
-from .sshd import kill, proc_stat
+from .. import config as cfgmod
+from .. import formats as fmt
+from ..sshd import kill, proc_stat
 
 DROP_DELAY_MAX = 600.0
 
