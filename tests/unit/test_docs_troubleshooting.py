@@ -99,7 +99,7 @@ def documented_reasons():
 
 
 def test_the_extractor_sees_each_kind_of_source():
-    source = '''
+    source = """
 class E(Base):
     reason = "class_word"
 raise VmConfigError("message", "positional_word")
@@ -111,7 +111,7 @@ def _refusal(vm):
     return "refused_word", "the VM is refused"
 lines = ['cp -p "$f" "$t" || fail copy', "%s locked" % fail, '[ "$1" = x ] || fail changed']
 raise E("a message with words, not a reason")
-'''
+"""
     assert reasons_in_source(source) == {
         "class_word",
         "positional_word",
