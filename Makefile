@@ -13,13 +13,14 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package lab-test integration reliability molecule bench demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package docs-lint docs lab-test integration reliability molecule bench demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
 	@echo "make bench  - set up and measure the playbook on the lab beside the alternatives (bench/results)"
-	@echo "make lint | unit | sanity | ansible-lint | package | lab-test | integration | reliability | molecule - one part of 'make test'"
+	@echo "make docs   - build the docs site (HTML in .tmp/docsite/build/html) with antsibull-docs and Sphinx"
+	@echo "make lint | unit | sanity | ansible-lint | package | docs-lint | lab-test | integration | reliability | molecule - one part of 'make test'"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
 # lists are needed anyway: the lab downloads Debian's kernel package for its guests.
@@ -98,6 +99,34 @@ package: collection
 	done
 	@echo "package: built, installed, ansible-doc complete for every module and role"
 
+# The docs site, built the way docs.ansible.com builds collections (antsibull-docs + Sphinx): the
+# plugin and role pages from their own documentation, the guides from docs/docsite/rst. The toolchain
+# has a venv of its own, so it never moves the pins of the main one.
+DOCS_VENV := $(CURDIR)/.cache/docs-venv
+DOCSITE := $(CURDIR)/.tmp/docsite
+$(DOCS_VENV)/bin/antsibull-docs: tools/requirements-docs.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install -q --disable-pip-version-check -r tools/requirements-docs.txt
+	@touch $@
+
+# Plugin and role docs (schema, markup, references) and the guides (extra-docs.yml, links.yml, rst).
+docs-lint: collection $(DOCS_VENV)/bin/antsibull-docs
+	cd $(COLLECTION_DIR) && PATH=$(DOCS_VENV)/bin:$$PATH antsibull-docs lint-collection-docs --plugin-docs .
+
+# sphinx-init writes the site's skeleton (conf.py with the Ansible theme); `antsibull-docs collection`
+# the rst of every plugin, role and guide; sphinx-build the HTML. Warnings are errors (-W). The
+# build needs no network: tools/docsite_offline.py drops intersphinx (docs.ansible.com) and lets
+# only references to docs.ansible.com's pages go unresolved.
+docs: collection $(DOCS_VENV)/bin/antsibull-docs
+	@rm -rf $(DOCSITE) && mkdir -p $(DOCSITE)
+	PATH=$(DOCS_VENV)/bin:$$PATH antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error \
+	    --lenient --dest-dir $(DOCSITE) --title 'nestedvirt.esxi' --project 'nestedvirt.esxi' nestedvirt.esxi
+	cat tools/docsite_offline.py >> $(DOCSITE)/conf.py
+	PATH=$(DOCS_VENV)/bin:$$PATH antsibull-docs collection --use-current --squash-hierarchy --fail-on-error \
+	    --dest-dir $(DOCSITE)/rst nestedvirt.esxi
+	PATH=$(DOCS_VENV)/bin:$$PATH sphinx-build -M html $(DOCSITE)/rst $(DOCSITE)/build -c $(DOCSITE) -W --keep-going -q
+	@echo "docs: $(DOCSITE)/build/html/index.html"
+
 lab-test: deps
 	$(BIN)/python -m pytest tests/lab/tests
 
@@ -115,7 +144,7 @@ reliability: deps
 molecule: collection
 	$(BIN)/molecule test --all
 
-test: lint unit sanity ansible-lint package lab-test integration reliability molecule
+test: lint unit sanity ansible-lint package docs-lint docs lab-test integration reliability molecule
 
 # Benchmarks (not part of test): bench/run measures the playbook on the lab beside the peers, in one
 # run, and writes bench/results/latest.json and latest.md.
