@@ -3,7 +3,7 @@
 The reasons are collected from the code itself, so a new reason that nobody documented fails this
 test (and so does a documented one that no longer exists). Where reasons come from:
 
-- an error class's ``reason = "word"`` (module_utils/errors.py and its subclasses);
+- an error class's ``reason = "word"`` (module_utils/_errors.py and its subclasses);
 - ``reason="word"`` given to a call, or ``{"reason": "word"}`` in a dict;
 - a word given positionally to an ``...Error(message, ..., "word")`` constructor;
 - the first word of what a ``_refusal`` function returns (host_plan's refusals);

@@ -218,5 +218,5 @@ def parse_write(path, stdout, rc=0, stderr="", lock_wait=DEFAULT_WAIT):
     raise RemoteFileError(
         "writing %s gave no answer (rc=%s, connection lost?): %s; the file is either unchanged or fully "
         "replaced, never partial; run again" % (path, rc, (stderr or stdout).strip() or "no output"),
-        "no-answer",
+        "no_answer",
     )
