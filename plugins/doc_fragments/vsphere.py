@@ -57,7 +57,7 @@ attributes:
     membership:
       - nestedvirt.esxi.vsphere
 requirements:
-  - pyvmomi 8.0.1.0 or later, below 10 (tested with 8.0.1.0 and 9.1.1.0; meta/ee-requirements.txt declares it)
+  - pyvmomi 8.0.1.0 or later, below 10 (tested with 8.0.1.0, 9.0.0.0 and 9.1.1.0; meta/ee-requirements.txt declares it)
 notes:
   - "These modules run on the controller (use C(delegate_to: localhost) or a play on C(localhost)) and
     talk to the vSphere API over HTTPS."
