@@ -13,14 +13,14 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package docs-lint docs lab-test integration reliability molecule bench demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package docs-lint docs ee lab-test integration reliability molecule bench demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
 	@echo "make demo   - set up and run the enable-nesting playbook against the bundled lab"
 	@echo "make bench  - set up and measure the playbook on the lab beside the alternatives (bench/results)"
 	@echo "make docs   - build the docs site (HTML in .tmp/docsite/build/html) with antsibull-docs and Sphinx"
-	@echo "make lint | unit | sanity | ansible-lint | package | docs-lint | lab-test | integration | reliability | molecule - one part of 'make test'"
+	@echo "make lint | unit | sanity | ansible-lint | package | docs-lint | ee | lab-test | integration | reliability | molecule - one part of 'make test'"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
 # lists are needed anyway: the lab downloads Debian's kernel package for its guests.
@@ -98,6 +98,43 @@ package: collection
 	        || { echo "package: ansible-doc -t role nestedvirt.esxi.$$r incomplete"; exit 1; }; \
 	done
 	@echo "package: built, installed, ansible-doc complete for every module and role"
+	tar -tzf .tmp/package/nestedvirt-esxi-*.tar.gz > .tmp/package/contents.txt
+	for f in LICENSE meta/execution-environment.yml meta/ee-requirements.txt meta/ee-bindep.txt; do \
+	    grep -qx "$$f" .tmp/package/contents.txt || { echo "package: the tarball lacks $$f"; exit 1; }; \
+	done
+	@echo "package: the tarball holds LICENSE and what an execution environment needs (meta/ee-*)"
+
+# The execution environment: ansible-builder (its own venv, pinned in tools/requirements-builder.txt)
+# turns the example definition, with the tarball `make package` built, into a build context; no
+# image is built (that needs podman or docker). Then what ansible-builder's introspection reads from
+# the installed collection (its meta/execution-environment.yml): pyvmomi and the OpenSSH client.
+BUILDER_VENV := $(CURDIR)/.cache/builder-venv
+EE_EXAMPLE := examples/execution-environment
+$(BUILDER_VENV)/bin/ansible-builder: tools/requirements-builder.txt
+	$(PYTHON) -m venv $(BUILDER_VENV)
+	$(BUILDER_VENV)/bin/pip install -q --disable-pip-version-check -r tools/requirements-builder.txt
+	@touch $@
+
+ee: package $(BUILDER_VENV)/bin/ansible-builder
+	@rm -rf .tmp/ee && mkdir -p .tmp/ee/definition
+	cp $(EE_EXAMPLE)/execution-environment.yml $(EE_EXAMPLE)/requirements.yml .tmp/ee/definition/
+	cp .tmp/package/nestedvirt-esxi-*.tar.gz .tmp/ee/definition/nestedvirt-esxi.tar.gz
+	$(BUILDER_VENV)/bin/ansible-builder create -f .tmp/ee/definition/execution-environment.yml \
+	    -c .tmp/ee/context --output-filename Containerfile -v 1
+	grep -qx 'ARG EE_BASE_IMAGE="docker.io/redhat/ubi9:latest"' .tmp/ee/context/Containerfile
+	grep -qx 'COPY _build /build' .tmp/ee/context/Containerfile
+	grep -q 'ansible-galaxy collection install .*-r requirements.yml' .tmp/ee/context/Containerfile
+	grep -q 'introspect.py introspect' .tmp/ee/context/Containerfile
+	cmp .tmp/ee/context/_build/requirements.yml $(EE_EXAMPLE)/requirements.yml
+	cmp .tmp/ee/context/_build/collections/nestedvirt-esxi.tar.gz .tmp/ee/definition/nestedvirt-esxi.tar.gz
+	cd .tmp/ee/context/_build && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.tmp/ee/galaxy \
+	    $(BIN)/ansible-galaxy collection install -r requirements.yml -p $(CURDIR)/.tmp/ee/galaxy
+	test -f .tmp/ee/galaxy/ansible_collections/nestedvirt/esxi/meta/ee-requirements.txt
+	$(BUILDER_VENV)/bin/ansible-builder introspect --sanitize .tmp/ee/galaxy > .tmp/ee/introspect.txt
+	grep -q 'pyvmomi>=8.0.1.0,<10  # from collection nestedvirt.esxi' .tmp/ee/introspect.txt
+	grep -q 'openssh-client \[platform:dpkg\]  # from collection nestedvirt.esxi' .tmp/ee/introspect.txt
+	grep -q 'openssh-clients \[platform:rpm\]  # from collection nestedvirt.esxi' .tmp/ee/introspect.txt
+	@echo "ee: build context in .tmp/ee/context; the collection brings pyvmomi and the OpenSSH client"
 
 # The docs site, built the way docs.ansible.com builds collections (antsibull-docs + Sphinx): the
 # plugin and role pages from their own documentation, the guides from docs/docsite/rst. The toolchain
@@ -144,7 +181,7 @@ reliability: deps
 molecule: collection
 	$(BIN)/molecule test --all
 
-test: lint unit sanity ansible-lint package docs-lint docs lab-test integration reliability molecule
+test: lint unit sanity ansible-lint package ee docs-lint docs lab-test integration reliability molecule
 
 # Benchmarks (not part of test): bench/run measures the playbook on the lab beside the peers, in one
 # run, and writes bench/results/latest.json and latest.md.

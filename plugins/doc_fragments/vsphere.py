@@ -51,7 +51,7 @@ options:
       - Ignored when O(validate_certs=false).
     type: path
 requirements:
-  - pyvmomi (tested with 9.1)
+  - pyvmomi 8.0.1.0 or later, below 10 (tested with 8.0.1.0, 9.0.0.0 and 9.1.1.0; meta/ee-requirements.txt declares it)
 notes:
   - "These modules run on the controller (use C(delegate_to: localhost) or a play on C(localhost)) and
     talk to the vSphere API over HTTPS."
