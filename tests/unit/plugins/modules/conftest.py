@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from ansible.module_utils import basic
+from ansible.module_utils import _internal, basic
 
 
 @pytest.fixture
@@ -20,6 +20,9 @@ def run_module(monkeypatch, capsys):
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
         monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+        # As on a target: warnings go into the result, not to the controller's display (the flag is
+        # set once any controller code, e.g. the action plugins' tests, was imported).
+        monkeypatch.setattr(_internal, "is_controller", False)
         main = importlib.import_module("ansible_collections.nestedvirt.esxi.plugins.modules.%s" % module).main
         capsys.readouterr()  # only what the module prints
         with pytest.raises(SystemExit) as stopped:
