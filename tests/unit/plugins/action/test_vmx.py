@@ -1,42 +1,28 @@
-"""nestedvirt.esxi.vmx end to end through ansible, `-c local`, the shell being `busybox sh` with
-only BusyBox applets on PATH (as on ESXi)."""
+"""nestedvirt.esxi.vmx (path mode) in process: the plugin's commands run under `busybox sh` with only
+BusyBox applets on PATH (as on ESXi), on real files in the test's temporary directory."""
 
-import json
-import os
-import subprocess
-import sys
+import difflib
 from pathlib import Path
 
 import pytest
 
-ANSIBLE = Path(sys.executable).parent / "ansible"
 ISSUE_SAMPLE = b'\xef\xbb\xbfVHV.Enable = "false"\r\n# a comment\r\ndisplayName = "a |22quoted|22 name"\r\n'
 
 
 @pytest.fixture
-def run_vmx(busybox_bin, tmp_path):
-    def run(args, *flags):
-        tree = tmp_path / "results"
-        env = dict(
-            os.environ,
-            PATH=str(busybox_bin),
-            ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-            ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        )
-        done = subprocess.run(
-            [str(ANSIBLE), "localhost", "-c", "local", "-e", "ansible_shell_executable=%s" % (busybox_bin / "sh")]
-            + ["-m", "nestedvirt.esxi.vmx", "-a", json.dumps(args), "--tree", str(tree), *flags],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        result = json.loads((tree / "localhost").read_text())
-        result["stdout"] = done.stdout  # the diff is shown there, not kept in the result
-        result["failed"] = done.returncode != 0
+def run_vmx(run_action):
+    def run(args, check=False, diff=False):
+        result = run_action("vmx", args, check=check, diff=diff)
+        result.setdefault("failed", False)
         return result
 
     return run
+
+
+def shown_diff(result):
+    """The diff lines as the callback shows them (unified, before -> after)."""
+    diff = result["diff"]
+    return list(difflib.unified_diff(diff["before"].splitlines(), diff["after"].splitlines(), lineterm=""))
 
 
 def test_issue_sample_check_apply_idempotent(run_vmx, tmp_path):
@@ -44,18 +30,23 @@ def test_issue_sample_check_apply_idempotent(run_vmx, tmp_path):
     path.write_bytes(ISSUE_SAMPLE)
     args = {"path": str(path), "settings": {"vhv.enable": True}}
 
-    checked = run_vmx(args, "--check", "--diff")
+    checked = run_vmx(args, check=True, diff=True)
     assert checked["changed"] is True
     assert checked["values"] == {"vhv.enable": {"before": "false", "after": "TRUE"}}
-    assert '-\ufeffVHV.Enable = "false"' in checked["stdout"] and '+\ufeffVHV.Enable = "TRUE"' in checked["stdout"]
+    assert checked["diff"]["before_header"] == checked["diff"]["after_header"] == str(path)
+    lines = shown_diff(checked)
+    assert '-\ufeffVHV.Enable = "false"' in lines and '+\ufeffVHV.Enable = "TRUE"' in lines
     assert path.read_bytes() == ISSUE_SAMPLE
+
+    applied_without_diff = run_vmx(args, check=True)
+    assert applied_without_diff["changed"] is True and "diff" not in applied_without_diff
 
     applied = run_vmx(args)
     assert applied["changed"] is True
     assert path.read_bytes() == ISSUE_SAMPLE.replace(b'"false"', b'"TRUE"')
 
-    again = run_vmx(args)
-    assert again["changed"] is False
+    again = run_vmx(args, diff=True)
+    assert again["changed"] is False and "diff" not in again
     assert path.read_bytes() == ISSUE_SAMPLE.replace(b'"false"', b'"TRUE"')
 
 
@@ -122,5 +113,29 @@ def test_disagreeing_duplicates_are_rewritten_to_one_line_and_reported(run_vmx, 
         "x": [{"line": 2, "value": "1"}, {"line": 4, "value": "2"}],  # not touched: left, and warned about
     }
     assert path.read_bytes() == b'vhv.enable = "TRUE"\nx = "1"\nx = "2"\n'
+    assert result["warnings"] == [
+        "%s defines 'x' 2 times with different values (lines 2, 4); ESXi uses the first (line 2)" % path
+    ]
     again = run_vmx(args)
     assert again["changed"] is False and list(again["conflicts"]) == ["x"]
+
+
+def test_a_file_changed_between_read_and_write_is_read_and_planned_again(run_action, tmp_path, monkeypatch):
+    from ansible_collections.nestedvirt.esxi.plugins.action import vmx
+
+    path = tmp_path / "vm.vmx"
+    path.write_text('a = "1"\n')
+    real = vmx.ActionModule._read_and_plan
+    reads = []
+
+    def read_then_change(self, *args):
+        found, plan = real(self, *args)
+        reads.append(found.md5)
+        if len(reads) == 1:
+            path.write_text('a = "1"\nb = "2"\n')  # another run's edit lands after this read
+        return found, plan
+
+    monkeypatch.setattr(vmx.ActionModule, "_read_and_plan", read_then_change)
+    result = run_action("vmx", {"path": str(path), "settings": {"vhv.enable": True}})
+    assert result["changed"] and len(reads) == 2 and reads[0] != reads[1]
+    assert path.read_text() == 'a = "1"\nb = "2"\nvhv.enable = "TRUE"\n'  # the other edit kept

@@ -1,4 +1,4 @@
-"""nestedvirt.esxi.ssh_service through ansible, without a server: options, environment, secrets.
+"""nestedvirt.esxi.ssh_service run in process, without a server: options, environment, secrets.
 
 The lab's vSphere simulator covers the rest (tests/integration/test_vsphere_modules.py).
 """
@@ -22,7 +22,7 @@ def test_connection_options_come_from_the_environment(run_module):
         "VMWARE_PASSWORD": PASSWORD,
         "VMWARE_PORT": str(port),
     }
-    result = run_module("ssh_service", {"state": "started"}, "-vvv", env=env)
+    result = run_module("ssh_service", {"state": "started"}, env=env)
     assert result["failed"]
     assert result["msg"] == "127.0.0.1:%d: connection refused; is the host up and the port right?" % port
     assert result["invocation"]["module_args"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # noqa: S105
@@ -32,7 +32,7 @@ def test_connection_options_come_from_the_environment(run_module):
 def test_password_given_as_an_option_is_never_shown(run_module):
     port = closed_port()
     args = {"hostname": "127.0.0.1", "port": port, "username": "root", "password": PASSWORD, "policy": "on"}
-    result = run_module("ssh_service", args, "-vvv")
+    result = run_module("ssh_service", args)
     assert result["failed"] and "connection refused" in result["msg"]
     assert PASSWORD not in result["output"]
 

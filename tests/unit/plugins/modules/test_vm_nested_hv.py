@@ -1,4 +1,4 @@
-"""nestedvirt.esxi.vm_nested_hv through ansible, without a server: how the VM is selected.
+"""nestedvirt.esxi.vm_nested_hv run in process, without a server: how the VM is selected.
 
 The lab's vSphere simulator covers the rest (tests/integration/test_vsphere_modules.py).
 """
@@ -22,5 +22,5 @@ def test_ca_file_without_validation_is_warned_about(run_module, tmp_path):
     args = dict(CONNECTION, name="x", port=1, validate_certs=False, ca_file=str(tmp_path / "ca.pem"))
     result = run_module("vm_nested_hv", args)
     assert result["failed"] and "connection refused" in result["msg"]
-    assert "[WARNING]: ca_file is ignored because validate_certs is false" in result["output"]
+    assert "ca_file is ignored because validate_certs is false" in result["warnings"]
     assert CONNECTION["password"] not in result["output"]

@@ -181,6 +181,13 @@ def test_the_host_side_path_mapping(busybox_sh, summary_line, path):
     assert done.stdout.decode() == path + "\n"
 
 
+def fake_sleep(directory):
+    """A shell function ``sleep`` (a function comes before BusyBox's applet) that notes how long it
+    was asked to nap and returns at once: the retry's nap is seen without being waited for."""
+    naps = directory / "naps"
+    return 'sleep() { echo "$*" >> %s; }' % quote(str(naps)), naps
+
+
 @pytest.mark.parametrize(("release", "name"), [(r, n) for r, n, _t in fixtures("vim-cmd-transient")])
 def test_a_transient_vim_cmd_failure_is_tried_once_more(busybox_sh, busybox_bin, tmp_path, release, name):
     text = load_fixture(release, name)
@@ -195,10 +202,12 @@ def test_a_transient_vim_cmd_failure_is_tried_once_more(busybox_sh, busybox_bin,
         "printf 'Retrieved runtime info\\nPowered on\\n'\n" % (busybox_bin, count, count, quote(text), rc)
     )
     fake.chmod(0o755)
-    command = host_script("PATH=%s:$PATH" % fake.parent, 'vim_cmd vmsvc/power.getstate 1; echo "rc=$?"')
+    nap, naps = fake_sleep(tmp_path)
+    command = host_script("PATH=%s:$PATH" % fake.parent, nap, 'vim_cmd vmsvc/power.getstate 1; echo "rc=$?"')
     done = busybox_sh(command)
     assert done.stdout.decode() == "Retrieved runtime info\nPowered on\nrc=0\n"
     assert count.read_text().count("x") == 2
+    assert naps.read_text() == "1\n"  # the second call came after the host's one-second nap
 
 
 def test_a_lasting_failure_is_tried_only_twice(busybox_sh, busybox_bin, tmp_path):
@@ -209,6 +218,8 @@ def test_a_lasting_failure_is_tried_only_twice(busybox_sh, busybox_bin, tmp_path
         "#!%s/sh\necho x >> %s\necho 'Failed to login: Connection reset by peer'\nexit 1\n" % (busybox_bin, count)
     )
     fake.chmod(0o755)
-    done = busybox_sh(host_script("PATH=%s:$PATH" % fake.parent, 'vim_cmd vmsvc/getallvms; echo "rc=$?"'))
+    nap, naps = fake_sleep(tmp_path)
+    done = busybox_sh(host_script("PATH=%s:$PATH" % fake.parent, nap, 'vim_cmd vmsvc/getallvms; echo "rc=$?"'))
     assert done.stdout.decode() == "Failed to login: Connection reset by peer\nrc=1\n"
     assert count.read_text().count("x") == 2
+    assert naps.read_text() == "1\n"
