@@ -10,7 +10,6 @@ __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._action import EsxiShellAction
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError, parse_power_state
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._remote_file import parse_read, read_command
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._restart_marker import locate_lines, pending_after
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._script import (
@@ -35,6 +34,7 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power imp
     describe_progress,
     interpret_power,
     power_lines,
+    power_state_of,
     progress_command,
     target_state,
 )
@@ -142,8 +142,10 @@ class ActionModule(EsxiShellAction):
             raise PowerError(mismatch, reason="vm_moved")
         sections = section_map(output, raw_tail="file")
         if "end" not in sections:
-            raise EsxiOutputError("the host's answer for VM %s was cut short; run again" % handle["vmid"])
-        before = parse_power_state(sections.get("before", ""))
+            raise PowerError(
+                "the host's answer for VM %s was cut short; run again" % handle["vmid"], reason="no_answer"
+            )
+        before = power_state_of(sections.get("before", ""), handle["vmid"], "before any change")
         wanted = target_state(args["state"])
         found = "restart_found" in sections
         pending = pending_after(found, before, wanted, args["state"], args["restart_marker"])

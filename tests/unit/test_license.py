@@ -32,8 +32,11 @@ def test_every_role_declares_the_same_license(role):
     assert meta["galaxy_info"]["license"] == "GPL-3.0-or-later"
 
 
+# Package markers stay empty: ansible-test's empty-init check asks for that.
 @pytest.mark.parametrize(
-    "path", sorted(str(path.relative_to(ROOT)) for path in (ROOT / "plugins").rglob("*.py")), ids=str
+    "path",
+    sorted(str(path.relative_to(ROOT)) for path in (ROOT / "plugins").rglob("*.py") if path.stat().st_size),
+    ids=str,
 )
 def test_every_plugin_file_carries_the_license_header(path):
     head = (ROOT / path).read_text(encoding="utf-8").splitlines()[:5]

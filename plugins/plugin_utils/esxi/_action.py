@@ -77,7 +77,8 @@ class EsxiShellAction(ActionBase):
         except NestedvirtError as error:
             # The one place an error of the collection becomes a failed task: its message, its
             # ``reason`` and details, beside what the task already knows.
-            raise AnsibleActionFail(str(error), result=dict(result, **error.as_result())) from error
+            # from None: ansible-core would append the cause's message to ours, saying it twice.
+            raise AnsibleActionFail(str(error), result=dict(result, **error.as_result())) from None
 
     def act(self, result, task_vars, args):
         """The plugin's work with its checked ``args``: fills in and returns ``result``; raises

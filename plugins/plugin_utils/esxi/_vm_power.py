@@ -188,7 +188,9 @@ def power_lines(
     return lines
 
 
-def _state(text, vmid, when):
+def power_state_of(text, vmid, when):
+    """The state in a power.getstate answer; a VM that is gone, or an answer not understood, as the
+    PowerError that says so (the run and check mode read it alike)."""
     fault = parse_fault(text)
     if fault and fault["name"] == "NotFound":
         raise PowerError("VM %s does not exist (any more) on the host (%s)" % (vmid, when), reason="vm_gone")
@@ -218,8 +220,8 @@ def interpret_power(stdout, vmid, state, timeout, force, vmx_path=None):
         raise PowerError(
             "the host's answer for VM %s was cut short (connection lost?); run again" % vmid, reason="no_answer"
         )
-    before = _state(by_name.get("before", ""), vmid, "before any change")
-    after = _state(by_name.get("after", ""), vmid, "after the power operation")
+    before = power_state_of(by_name.get("before", ""), vmid, "before any change")
+    after = power_state_of(by_name.get("after", ""), vmid, "after the power operation")
     result = {
         "vmid": str(vmid),
         "power_state_before": before,

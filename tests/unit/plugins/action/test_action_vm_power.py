@@ -60,10 +60,10 @@ def test_a_batch_vm_that_moved_or_is_gone_fails_alone(run_action, esxi_host):
 
 
 def test_check_mode_names_a_vm_that_is_gone(run_action, esxi_host):
-    # Check mode reads the state only; a gone VM's NotFound fault fails that VM (as unreadable
-    # output, where the real run says vm_gone: the run's wording is the plugin's to settle).
+    # Check mode reads the state only; a gone VM's NotFound fault fails that VM with the reason
+    # the real run gives.
     host = esxi_host("6.7.0")
     result = run_action(
         "vm_power", {"vms": [{"vmid": "9", "name": "gone"}], "state": "poweredoff"}, host=host, check=True
     )
-    assert result["failed"] and "Unable to find a VM" in result["vms"][0]["msg"]
+    assert result["failed"] and result["vms"][0]["reason"] == "vm_gone", result
