@@ -1,5 +1,5 @@
 """The performance targets (issue 13, design.md "Performance budget") as pure functions of the
-summary that bench/report.py derives from a run: no lab, no I/O, so tests/unit/bench checks them.
+summary that benchlib/summary.py derives from a run: no lab, no I/O, so tests/unit/bench checks them.
 
 Each target is ``{name, goal, measured, met}``, plus ``cause`` (from the measurements) when it is
 not met. ``met`` is None when this run did not measure it (``bench/run --only``)."""
