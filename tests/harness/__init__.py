@@ -3,7 +3,7 @@ bench share to drive the lab and Ansible.
 
   lab         start and stop a lab (tests/lab/esxilab) on free nets; a running lab: its inventory,
               its hosts, hostd's view of them, its fault knobs
-  ansible     run ansible-playbook (or one module) in a clean environment; each task's result, the recap
+  ansible     run ansible-playbook in a clean environment; each task's result, the recap
   ports       free 127.0.X.0/24 nets for a lab; whether a port answers
   roundtrips  the SSH commands a lab's hosts logged and what they were; the API calls
   hostfiles   files on a lab host, as its own shell sees them

@@ -3,8 +3,7 @@
 A ``Job`` is one ansible-playbook run: its inventories, a playbook (a path, or plays written to
 play.yml), its flags and extra vars (a vars file whose strings are all !unsafe: names are data,
 never templates). It runs with its own ANSIBLE_HOME and temp directory and the keep_results callback
-(callback_plugins/), which keeps every task's result by task name. ``module`` runs one module
-through `ansible localhost` and reads its --tree result.
+(callback_plugins/), which keeps every task's result by task name.
 """
 
 from __future__ import annotations
@@ -142,22 +141,3 @@ class Job:
     def _ended(self, rc: int) -> Run:
         kept = json.loads(self.results.read_text()) if self.results.exists() else {}
         return Run(rc, (self.work / "output.txt").read_text(), kept, time.monotonic() - self.started)
-
-
-def module(work: Path, name: str, args: dict, *flags, env=None) -> dict:
-    """Run module ``name`` once through `ansible localhost -c local` and return its result (from
-    --tree), with ``output`` (stdout and stderr) and ``failed`` (ansible's exit status) added."""
-    tree = Path(work) / "results"
-    done = subprocess.run(
-        [str(BIN / "ansible"), "localhost", "-c", "local", "-m", name, "-a", json.dumps(args), "--tree", str(tree)]
-        + list(flags),
-        capture_output=True,
-        text=True,
-        env=environment(Path(work) / "ansible-home", Path(work) / "ansible-tmp", **(env or {})),
-        check=False,
-    )
-    result = json.loads((tree / "localhost").read_text())
-    result["output"] = done.stdout + done.stderr
-    result["stdout"] = done.stdout
-    result["failed"] = done.returncode != 0
-    return result
