@@ -1,4 +1,5 @@
-"""Shared pytest set-up: make the collection importable by its FQCN, and give tests a BusyBox-only PATH."""
+"""Shared pytest set-up: make the collection importable by its FQCN and the test harness (tests/harness)
+as ``harness``, and give tests a BusyBox-only PATH."""
 
 import os
 import shutil
@@ -26,6 +27,8 @@ def _link_collection():
 
 
 _link_collection()
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 
 
 @pytest.fixture(scope="session")

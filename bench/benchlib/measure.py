@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -30,13 +29,14 @@ CYCLE = (
 
 def measure_floor(lab: Lab) -> dict:
     """Cycle every Linux guest at once, directly over SSH; the slowest guest's time is the floor."""
-    guests = lab.guests()
+    guests = lab.linux_vms()
     times: dict[str, dict] = {}
 
     def cycle(host: str, vm: dict) -> None:
         marks = {}
         proc = subprocess.Popen(
-            lab.ssh_argv(lab.hosts[host]) + [CYCLE.format(vmid=vm["vmid"])],
+            lab.ssh_argv(host, "-o", "ControlMaster=no", "-o", "ConnectTimeout=20")
+            + ["root@%s" % lab.address(host), CYCLE.format(vmid=vm["vmid"])],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -86,7 +86,7 @@ class VmSampler(threading.Thread):
         while not self.stop.wait(SAMPLE_S):
             now = time.monotonic()
             try:
-                status = self.lab.status()
+                status = self.lab.fleet()
             except (OSError, RuntimeError, ValueError):
                 continue
             for host, vms in status.items():
@@ -217,69 +217,13 @@ def phases(events: dict[str, dict[str, float]], start: float, end: float) -> dic
     }
 
 
-# --- what a run changed ----------------------------------------------------------------------
-
-_VMID = re.compile(r"\bid='?\d+'?|vmsvc/[A-Za-z_.]+ +'?\d+(?![\d>])")
-# What an SSH command does, first match wins (ours' scripts, the naive playbook's raw commands).
-# Power commands come before the .vmx ones: ours' power-on script may reload first (a restart
-# marker left by an interrupted run), so it names vmsvc/reload too.
-_KINDS = [
-    ("host facts", re.compile(r"@@nestedvirt version")),
-    ("shutdown + wait", re.compile(r"vmsvc/power\.shutdown\b.*(while|until)", re.S)),
-    ("shutdown", re.compile(r"vmsvc/power\.shutdown\b")),
-    ("power on + wait", re.compile(r"vmsvc/power\.on\b.*get\.guest", re.S)),
-    ("power on", re.compile(r"vmsvc/power\.on\b")),
-    (".vmx write + reload", re.compile(r"vmsvc/reload\b")),
-    (".vmx read", re.compile(r"nestedvirt-read")),
-    ("find the .vmx", re.compile(r"\bfind /")),
-    ("append to the .vmx", re.compile(r">>")),
-    ("list VMs", re.compile(r"vmsvc/getallvms")),
-    ("poll the power state", re.compile(r"vmsvc/power\.getstate")),
-]
-
-
-def command_kind(text: str) -> str:
-    return next((kind for kind, pattern in _KINDS if pattern.search(text)), "other")
-
-
-# The text that starts a progress poll (plugin_utils/esxi/_action.py PROGRESS_MARK).
-PROGRESS_MARK = "nestedvirt-progress"
-
-
-def round_trips(lab: Lab, commands: list[tuple[str, dict]], vm_names: set[str]) -> dict:
-    """SSH commands, in all and by host: by kind, and split into host-level ones and those naming a
-    VM (a batch command naming several VMs counts once, as the round trip it is)."""
-    per_host = {host: {"total": 0, "host_level": 0, "per_vm": 0, "by_kind": {}, "progress": 0} for host in lab.hosts}
-    kinds: dict[str, int] = {}
-    progress = [(host, entry) for host, entry in commands if PROGRESS_MARK in entry.get("command", "")]
-    for host, _entry in progress:
-        per_host[host]["progress"] += 1  # a long wait's progress polls are counted apart
-    commands = [(host, entry) for host, entry in commands if PROGRESS_MARK not in entry.get("command", "")]
-    for host, entry in commands:
-        text = entry.get("command", "")
-        kind = command_kind(text)
-        kinds[kind] = kinds.get(kind, 0) + 1
-        mine = per_host[host]
-        mine["by_kind"][kind] = mine["by_kind"].get(kind, 0) + 1
-        mine["total"] += 1
-        about_vm = bool(_VMID.search(text)) or ".vmx" in text or any(name in text for name in vm_names)
-        mine["per_vm" if about_vm else "host_level"] += 1
-    power = sum(1 for _h, e in commands if re.search(r"vmsvc/power\.(on|off|shutdown)\b", e.get("command", "")))
-    return {
-        "progress_polls": len(progress),
-        "total": len(commands),
-        "host_level": sum(v["host_level"] for v in per_host.values()),
-        "per_vm": sum(v["per_vm"] for v in per_host.values()),
-        "power_operations": power,
-        "by_kind": kinds,
-        "by_host": per_host,
-    }
+# --- what a run changed (its round trips: harness.roundtrips) ---------------------------------
 
 
 def nesting_state(lab: Lab) -> dict[str, bool]:
     """Per VM: running with nesting exposed (Linux guests) / vhv.enable set (guest: none)."""
     out = {}
-    for host, vms in lab.status().items():
+    for host, vms in lab.fleet().items():
         for vm in vms:
             if vm.get("guest") == "linux":
                 out["%s/%s" % (host, vm["name"])] = bool(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1]
 ROOT = BENCH.parent
-ESXILAB = ROOT / "tests" / "lab" / "esxilab"
 VENV_BIN = ROOT / ".venv" / "bin"
 PEERS_VENV = ROOT / ".cache" / "bench" / "peers-venv"
 PEERS_REQUIREMENTS = BENCH / "requirements-peers.txt"
@@ -16,7 +15,6 @@ RESULTS = BENCH / "results"
 CONFIGS = BENCH / "configs"
 BARE_PLAYBOOK = BENCH / "baseline" / "bare.yml"
 
-HOSTD_PORT = 8307
 PROXY_PORT = 8443
 FORKS = 10  # >= the VMs changed at once in the 1 x 4 and 2 x 4 runs; every playbook gets the same
 SAMPLE_S = 0.2

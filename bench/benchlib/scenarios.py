@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import sys
 
 import yaml
+from harness import roundtrips
+
+# hostd's own part of a guest: none VM's shutdown, read from the lab rather than restated here
+# (importing harness put the lab's labkit on sys.path).
+from labkit.hostd import NONE_SHUTDOWN_SECONDS
 
 from . import targets
 from .lab import Lab, LabError, wait_tools
-from .measure import measure_floor, nesting_state, round_trips, run_playbook, vms_in_output
-from .paths import CONFIGS, PROXY_PORT, ROOT, WORK, say
+from .measure import measure_floor, nesting_state, run_playbook, vms_in_output
+from .paths import CONFIGS, PROXY_PORT, WORK, say
 from .tools import Tools, api_counts, proxies_for, uses_api
-
-# hostd's own part of a guest: none VM's shutdown, read from the lab rather than restated here.
-sys.path.insert(0, str(ROOT / "tests" / "lab"))
-from labkit.hostd import NONE_SHUTDOWN_SECONDS  # noqa: E402
 
 VERIFY_OFF = ["-e", "enable_nesting_verify=false"]  # guest: none VMs have no OS to look into
 
@@ -55,16 +55,16 @@ def full_enable(tools: Tools, config: str, tool: str, label: str, idempotent_rer
                 api_port=PROXY_PORT if proxies else None,
                 ca_file=some_proxy.cert if some_proxy else None,
             )
-            status = lab.status()
+            status = lab.fleet()
             vm_names = {vm["name"] for vms in status.values() for vm in vms}
             floor_before = measure_floor(lab)
             for proxy in proxies.values():
                 proxy.take()
                 proxy.shimmed.clear()
-            sizes = lab.log_sizes()
+            sizes = roundtrips.sizes(lab.state, lab.hosts)
             argv, env = tools.argv_env(tool, inventory, run_dir / "ansible-home", [])
             run = run_playbook(argv, env, run_dir / "run.log", lab)
-            run["ssh_round_trips"] = round_trips(lab, lab.commands_since(sizes), vm_names)
+            run["ssh_round_trips"] = roundtrips.count(lab.hosts, roundtrips.since(lab.state, sizes), vm_names)
             run["api_calls"] = api_counts(proxies)
             run["changed_vms_by_host"] = _changed_by_host(status)
             state = nesting_state(lab)
@@ -85,9 +85,9 @@ def full_enable(tools: Tools, config: str, tool: str, label: str, idempotent_rer
             )
             rerun = None
             if idempotent_rerun:
-                sizes = lab.log_sizes()
+                sizes = roundtrips.sizes(lab.state, lab.hosts)
                 rerun = run_playbook(argv, env, run_dir / "rerun.log", lab)
-                rerun["ssh_round_trips"] = round_trips(lab, lab.commands_since(sizes), vm_names)
+                rerun["ssh_round_trips"] = roundtrips.count(lab.hosts, roundtrips.since(lab.state, sizes), vm_names)
                 rerun["api_calls"] = api_counts(proxies)
                 rerun["ok"] = rerun["rc"] == 0 and all(nesting_state(lab).values())
                 rerun.pop("phases", None)
@@ -114,10 +114,10 @@ def full_enable(tools: Tools, config: str, tool: str, label: str, idempotent_rer
 
 def bare(tools: Tools, lab: Lab, inventory, run_dir, name: str) -> dict:
     """The bare playbook once: one raw round trip per ESXi host, the same inventory and forks."""
-    sizes = lab.log_sizes()
+    sizes = roundtrips.sizes(lab.state, lab.hosts)
     argv, env = tools.argv_env("bare", inventory, run_dir / "ansible-home-bare", [])
     run = run_playbook(argv, env, run_dir / ("%s.log" % name), lab, sample_vms=False)
-    run["ssh_round_trips"] = round_trips(lab, lab.commands_since(sizes), set())
+    run["ssh_round_trips"] = roundtrips.count(lab.hosts, roundtrips.since(lab.state, sizes), set())
     run["ok"] = run["rc"] == 0 and run["ssh_round_trips"]["total"] == len(lab.hosts)
     return run
 
@@ -148,15 +148,15 @@ def exact_floor(tools: Tools, config: str, label: str, pattern: str) -> dict:
     with Lab(label, CONFIGS / ("%s.yml" % config)) as lab:
         inventory = lab.write_inventory(run_dir / "inventory.yml", host_vars={"nestedvirt_vms": [pattern]})
         wait_tools(lab)  # power.shutdown needs Tools: they run boot_seconds after the lab started the VMs
-        status = lab.status()
+        status = lab.fleet()
         vm_names = {vm["name"] for vms in status.values() for vm in vms}
         bare_runs = [bare(tools, lab, inventory, run_dir, "bare-before")]
-        sizes = lab.log_sizes()
+        sizes = roundtrips.sizes(lab.state, lab.hosts)
         argv, env = tools.argv_env("ours-ssh", inventory, run_dir / "ansible-home", VERIFY_OFF)
         run = run_playbook(argv, env, run_dir / "run.log", lab)
-        run["ssh_round_trips"] = round_trips(lab, lab.commands_since(sizes), vm_names)
+        run["ssh_round_trips"] = roundtrips.count(lab.hosts, roundtrips.since(lab.state, sizes), vm_names)
         run["vms_in_output"] = vms_in_output(run_dir / "run.log", status)
-        after = [vm for vms in lab.status().values() for vm in vms]
+        after = [vm for vms in lab.fleet().values() for vm in vms]
         # Done means running nested, with Tools again: where the floor itself ends.
         nested = [vm for vm in after if vm["power"] == "poweredOn" and vm["nested_now"]]
         run["vms_nested_after"] = sum(1 for vm in nested if vm["tools_running"])
@@ -201,18 +201,18 @@ def idempotent(tools: Tools, config: str, label: str) -> dict:
     run_dir = _run_dir(label)
     with Lab(label, CONFIGS / ("%s.yml" % config)) as lab:
         inventory = lab.write_inventory(run_dir / "inventory.yml", host_vars={"nestedvirt_vms": ["all"]})
-        status = lab.status()
+        status = lab.fleet()
         vm_names = {vm["name"] for vms in status.values() for vm in vms}
         before = nesting_state(lab)
         if not all(before.values()):
             raise RuntimeError("%s: not every VM starts enabled" % config)
         bare_runs = [bare(tools, lab, inventory, run_dir, "bare-before")]
-        sizes = lab.log_sizes()
+        sizes = roundtrips.sizes(lab.state, lab.hosts)
         argv, env = tools.argv_env("ours-ssh", inventory, run_dir / "ansible-home", VERIFY_OFF)
         run = run_playbook(argv, env, run_dir / "run.log", lab, sample_vms=False)
-        run["ssh_round_trips"] = round_trips(lab, lab.commands_since(sizes), vm_names)
+        run["ssh_round_trips"] = roundtrips.count(lab.hosts, roundtrips.since(lab.state, sizes), vm_names)
         run["vms_in_output"] = vms_in_output(run_dir / "run.log", status)
-        after = lab.status()
+        after = lab.fleet()
         run["power_unchanged"] = all([v["power"] for v in after[h]] == [v["power"] for v in status[h]] for h in status)
         run["ok"] = run["rc"] == 0 and run["power_unchanged"] and all(nesting_state(lab).values())
         bare_runs.append(bare(tools, lab, inventory, run_dir, "bare-after"))

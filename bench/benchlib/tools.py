@@ -4,15 +4,15 @@ each as an ansible-playbook command line and environment; the counting API proxi
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from harness.ansible import environment
+
 from .apiproxy import CountingProxy
-from .lab import Lab, hostd
+from .lab import Lab, LabError
 from .paths import (
     BARE_PLAYBOOK,
     BENCH,
@@ -67,9 +67,12 @@ def proxies_for(lab: Lab, workdir: Path) -> dict[str, CountingProxy]:
     for host in lab.api_hosts:
         address = lab.hosts[host]
 
-        def tools_running(vmid: str, address=address) -> bool:
-            rc, text = hostd(address, ["lab", "status"])
-            return rc == 0 and any(str(v["vmid"]) == vmid and v["tools_running"] for v in json.loads(text)["vms"])
+        def tools_running(vmid: str, host=host) -> bool:
+            try:
+                vms = lab.status(host)["vms"]
+            except (LabError, OSError):
+                return False
+            return any(str(v["vmid"]) == vmid and v["tools_running"] for v in vms)
 
         proxy = CountingProxy(address, PROXY_PORT, address, 443, workdir / host, tools_running=tools_running)
         proxy.start()
@@ -116,12 +119,11 @@ def snapshot_collection() -> Path:
 
 
 def ansible_env(collections: Path | None, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
+    """Ansible's defaults (no ANSIBLE_* of the caller's, an empty ansible.cfg), the bench's forks."""
+    env = environment(
+        home,
+        clean=True,
         ANSIBLE_FORKS=str(FORKS),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_HOME=str(home),
-        ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
         ANSIBLE_DEPRECATION_WARNINGS="0",
         ANSIBLE_CONFIG=str(WORK / "ansible.cfg"),  # empty: no ansible.cfg of the checkout or the user
     )

@@ -7,10 +7,8 @@ never pick the vCLS VM; the lab's log of SSH commands shows what was sent.
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from vsphere_lab import enable_nesting, hostd, lab_up
+from vsphere_lab import enable_nesting, lab_up
 
 pytestmark = pytest.mark.lab
 
@@ -43,15 +41,12 @@ def run_playbook(lab, tmp_path, wanted):
 
 
 def commands(lab):
-    log = lab.state.logs / "e90.commands.jsonl"
-    return [json.loads(line)["command"] for line in log.read_text().splitlines()] if log.exists() else []
+    return [entry["command"] for entry in lab.commands("e90")]
 
 
 def system_vm(lab):
     """hostd's view of the host's vCLS VM."""
-    rc, out = hostd.request(lab.address("e90"), ["lab", "status"], timeout=30)
-    assert rc == 0, out
-    (vm,) = [vm for vm in json.loads(out)["vms"] if vm["system"]]
+    (vm,) = [vm for vm in lab.status("e90")["vms"] if vm["system"]]
     return vm
 
 
@@ -70,13 +65,13 @@ def test_patterns_and_all_change_exactly_the_vms_that_need_it_never_vcls(lab, tm
     system = system_vm(lab)
     before = len(commands(lab))
     first = run_playbook(lab, tmp_path / "pattern", ["ci-runner-*"])
-    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.rc == 0, first.output
     for name, power in (("ci-runner-1", "poweredOn"), ("ci-runner-2", "poweredOff")):
         vm = lab.vm("e90", name)
         assert vm["nested_hv_enabled"] and vm["power"] == power
     again = run_playbook(lab, tmp_path / "all", ["all"])
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+    assert again.rc == 0, again.output
+    assert again.recap()["e90"]["changed"] == 0
     sent = commands(lab)[before:]
     assert not any(system["name"] in command or "id=%s\n" % system["vmid"] in command for command in sent)
     after = system_vm(lab)

@@ -6,7 +6,6 @@ log of SSH commands is the witness for round trips.
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,8 +42,7 @@ def ssh_lab(tmp_path_factory):
 
 def commands(lab, host):
     """The SSH commands the host ran so far (the lab's log)."""
-    log = lab.state.logs / ("%s.commands.jsonl" % host)
-    return [json.loads(line)["command"] for line in log.read_text().splitlines()] if log.exists() else []
+    return [entry["command"] for entry in lab.commands(host)]
 
 
 def play(lab, host, tasks, tmp_path, *flags):
@@ -141,7 +139,7 @@ def test_hostile_name_found_shut_down_edited_reloaded_powered_on(ssh_lab, tmp_pa
 
 def host_file(lab, host, path):
     """A file's bytes as the host sees them (datastores live in the host's own mount namespace)."""
-    done = esxilab("ssh", "--dir", lab.state.root, host, "cat '%s'" % path)
+    done = esxilab("ssh", "--dir", lab.state, host, "cat '%s'" % path)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -229,7 +227,7 @@ def test_restart_marker_written_reported_and_removed_on_every_release(ssh_lab, t
             tmp_path / host / "up",
         )
         assert run2.rc == 0, run2.output
-        gone = esxilab("ssh", "--dir", ssh_lab.state.root, host, "ls -a '%s'" % marker.rsplit("/", 1)[0])
+        gone = esxilab("ssh", "--dir", ssh_lab.state, host, "ls -a '%s'" % marker.rsplit("/", 1)[0])
         return run, len(sent), left, run2, len(sent2), gone.stdout
 
     for host, (run, sent, left, run2, sent2, listing) in each_host(lifecycle).items():

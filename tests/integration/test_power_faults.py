@@ -8,7 +8,7 @@ a vim-cmd crash) is tried once more on the host, in the same round trip.
 from __future__ import annotations
 
 import pytest
-from vsphere_lab import esxilab, lab_up
+from vsphere_lab import lab_up
 
 pytestmark = pytest.mark.lab
 
@@ -37,8 +37,7 @@ def lab(tmp_path_factory):
 
 
 def fault(lab, *knob):
-    done = esxilab("fault", "--dir", lab.state.root, "--host", "f90", *knob)
-    assert done.returncode == 0, done.stdout + done.stderr
+    lab.fault("f90", *knob)
 
 
 def power_on(lab, name, tmp_path):

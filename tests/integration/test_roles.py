@@ -26,18 +26,17 @@ def run_playbook(lab, tmp_path):
 
 
 def test_full_datastore_keeps_the_vm_on_and_the_next_run_completes(lab, tmp_path):
-    fault = esxilab("fault", "--dir", lab.state.root, "--host", "e67", "datastore_full", "datastore1", "on")
-    assert fault.returncode == 0, fault.stderr
+    lab.fault("e67", "datastore_full", "datastore1", "on")
     failed = run_playbook(lab, tmp_path / "full")
-    assert failed.returncode != 0
+    assert failed.rc != 0
     # The restart marker cannot be written, so the VM is not even shut down.
-    assert "was not powered off: the restart marker" in failed.stdout and "No space left on device" in failed.stdout
+    assert "was not powered off: the restart marker" in failed.output and "No space left on device" in failed.output
     vm = lab.vm("e67", "victim")
     assert vm["power"] == "poweredOn" and not vm["nested_hv_enabled"]
 
-    assert esxilab("fault", "--dir", lab.state.root, "--host", "e67", "clear").returncode == 0
+    lab.fault("e67", "clear")
     done = run_playbook(lab, tmp_path / "clear")
-    assert done.returncode == 0, done.stdout
+    assert done.rc == 0, done.output
     vm = lab.vm("e67", "victim")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"]
 
@@ -45,11 +44,11 @@ def test_full_datastore_keeps_the_vm_on_and_the_next_run_completes(lab, tmp_path
 def test_stale_restart_marker_of_a_running_vm_is_removed(lab, tmp_path):
     """A VM someone powered on after a killed run: the marker goes, the VM is not touched."""
     marker = "/vmfs/volumes/datastore1/victim/nestedvirt-power-on-pending"
-    left = esxilab("ssh", "--dir", lab.state.root, "e67", "echo left > '%s'" % marker)
+    left = esxilab("ssh", "--dir", lab.state, "e67", "echo left > '%s'" % marker)
     assert left.returncode == 0, left.stderr
     done = run_playbook(lab, tmp_path / "stale")
-    assert done.returncode == 0, done.stdout
-    assert "changed=1" in done.stdout  # the marker's removal, the only change
-    listing = esxilab("ssh", "--dir", lab.state.root, "e67", "ls /vmfs/volumes/datastore1/victim")
+    assert done.rc == 0, done.output
+    assert "changed=1" in done.output  # the marker's removal, the only change
+    listing = esxilab("ssh", "--dir", lab.state, "e67", "ls /vmfs/volumes/datastore1/victim")
     assert "nestedvirt-power-on-pending" not in listing.stdout
     assert lab.vm("e67", "victim")["power"] == "poweredOn"

@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from harness.lab import dead_hosts
 from lab_config import LAB_CONFIG
-from rlab import ROOT, Lab, dead_hosts, lab_up
+from rlab import ROOT, Lab, lab_up
 
 REPORT = ROOT / "docs" / "reliability.md"
 PARTIAL = ROOT / ".tmp" / "reliability-partial.md"
@@ -237,7 +238,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _lab_intact(request):
-    """Other labs on this machine can kill a host of ours (see rlab.lab_down): start afresh then."""
+    """Other labs on this machine can kill a host of ours (see harness.lab.down): start afresh then."""
     if "lab" not in request.fixturenames:
         return
     lab = request.getfixturevalue("lab")

@@ -1,391 +1,115 @@
-"""The reliability suite's lab and how the cases drive it.
+"""The reliability suite's lab and how the cases drive it, over tests/harness.
 
-One lab per session (`esxilab up` on two free 127.0.X.0/24 nets). Plays run through the real
-`ansible-playbook`, with the keep_results callback of tests/integration, against the inventory
-`up` writes; the collection is the checkout itself (tests/conftest.py links it). The lab's own
-records are the witnesses: its log of SSH commands, the files as the host's shell sees them,
-and hostd's view of every VM.
+One lab per session (harness.lab: `esxilab up` on free 127.0.X.0/24 nets). Plays run through the
+real `ansible-playbook` (harness.ansible) against the inventory `up` writes; the collection is the
+checkout itself (tests/conftest.py links it). The lab's own records are the witnesses: its log of SSH
+commands, the files as the host's shell sees them, and hostd's view of every VM. What is here is the
+suite's own: a lab restarted when something outside killed part of it, runs watched and killed
+mid-way, and how a run's end state is judged, VM by VM.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from harness import ROOT, ansible
+from harness import lab as harness_lab
+from harness.ansible import recap
 
-ROOT = Path(__file__).resolve().parents[2]
-LAB_DIR = ROOT / "tests" / "lab"
-if str(LAB_DIR) not in sys.path:
-    sys.path.insert(0, str(LAB_DIR))
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument, VmxError
 
-from labkit import hostd  # noqa: E402
-from labkit.cli import run_esxilab  # noqa: E402
-
-from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument, VmxError  # noqa: E402
-
-BIN = Path(sys.executable).parent
-CALLBACKS = ROOT / "tests" / "integration" / "callback_plugins"
 PLAYBOOK = ROOT / "playbooks" / "enable_nesting.yml"
 
 
-def esxilab(*args, timeout=300):
-    return run_esxilab(*args, timeout=timeout)
-
-
-def _listening_nets():
-    """The 127.0.X nets something listens on (other developers' labs and tests)."""
-    nets = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
-                address = socket.inet_ntoa(bytes.fromhex(fields[1].split(":")[0])[::-1])
-                nets.add(address.rsplit(".", 1)[0])
-    return nets
-
-
-def free_networks(count=5):
-    """Up to ``count`` (host_net, guest_net) pairs of unused 127.0.X.0/24 nets, in random order."""
-    busy = _listening_nets()
-    pairs = [x for x in range(2, 253, 2) if x != 10 and {"127.0.%d" % x, "127.0.%d" % (x + 1)}.isdisjoint(busy)]
-    random.shuffle(pairs)
-    return [("127.0.%d.0" % x, "127.0.%d.0" % (x + 1)) for x in pairs[:count]]
-
-
-def _alive(pid, start):
-    """Whether the process recorded as (pid, start time) still runs (a zombie does not)."""
-    try:
-        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == str(start)
-
-
-def dead_hosts(state):
-    """Hosts of the lab in ``state`` whose namespace holder or sshd is gone (killed from outside)."""
-    dead = set()
-    for record in sorted((Path(state) / "pids").glob("*.pid")):
-        key = record.stem
-        parts = record.read_text().split()
-        if key.endswith(("-ns", "-sshd")) and len(parts) == 2 and not _alive(int(parts[0]), parts[1]):
-            dead.add(key.rsplit("-", 1)[0])
-    return dead
-
-
-def lab_down(state):
-    """`esxilab down`, after forgetting the mount namespaces of hosts whose holder is gone.
-
-    The kernel reuses namespace ids: `down` kills every process in each recorded namespace, so a
-    recorded id whose namespace died could now be another lab's (seen on this shared machine).
-    """
-    for host in dead_hosts(state):
-        (Path(state) / "pids" / ("%s.mntns" % host)).unlink(missing_ok=True)
-    return esxilab("down", "--dir", state)
-
-
 def start_lab(config, root):
-    """`esxilab up` of ``config`` in a new directory under ``root``, on free nets."""
-    up = None
-    for attempt, (host_net, guest_net) in enumerate(free_networks()):
-        state = root / ("state-%d-%d" % (os.getpid(), time.monotonic_ns()))
-        path = root / ("lab-%d.yml" % attempt)
-        config.setdefault("lab", {}).update(host_net=host_net, guest_net=guest_net)
-        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        up = esxilab("up", "--config", path, "--dir", state)
-        if up.returncode == 0:
-            return Lab(state)
-        lab_down(state)
-        if "lab addresses in use" not in up.stdout + up.stderr:
-            break
-    pytest.fail("esxilab up failed:\n%s\n%s" % (up and up.stdout, up and up.stderr))
+    """A new state directory under ``root`` with the lab of ``config`` up in it."""
+    state = root / ("state-%d-%d" % (os.getpid(), time.monotonic_ns()))
+    harness_lab.up(config, state)
+    return state
 
 
 @contextlib.contextmanager
 def lab_up(config, root):
     """The lab of ``config``, stopped (and checked to leave nothing) afterwards."""
-    lab = start_lab(config, root)
-    lab.config, lab.root = config, root
+    lab = Lab(start_lab(config, root), config, root)
     try:
         yield lab
     finally:
-        down = lab_down(lab.state)
+        down = harness_lab.down(lab.state)
         shutil.rmtree(lab.control_dir, ignore_errors=True)
         assert down.returncode == 0, "esxilab down left something behind:\n%s\n%s" % (down.stdout, down.stderr)
 
 
-class Run:
-    """One ansible-playbook run: its rc, its output, each task's result by task name."""
+class Lab(harness_lab.Lab):
+    """The harness's lab, with SSH master connections of its own runs, and restarted (in a new
+    directory, at most three times) when something outside killed some of its hosts."""
 
-    def __init__(self, rc, output, results, seconds):
-        self.rc = rc
-        self.output = output
-        self.results = results
-        self.seconds = seconds
-
-    def __getitem__(self, name):
-        return self.results[name]
-
-    def failures(self):
-        return {name: r.get("msg", "") for name, r in self.results.items() if r.get("failed") or r.get("unreachable")}
-
-
-def _finished(rc, results, work, started):
-    """The Run of an ended ansible-playbook: its output (work/output.txt) and kept results."""
-    kept = json.loads(results.read_text()) if results.exists() else {}
-    return Run(rc, (work / "output.txt").read_text(), kept, time.monotonic() - started)
-
-
-class Lab:
-    def __init__(self, state: Path) -> None:
-        self._load(state)
+    def __init__(self, state: Path, config=None, root=None) -> None:
         self.counter = 0
-        self.config = self.root = None
+        self.config, self.root = config, root
         self.restarts = 0
+        super().__init__(state)
+
+    def load(self, state):
+        super().load(state)
+        # SSH master connections of this lab's runs only (a short path: sockets have a length limit).
+        self.control_dir = tempfile.mkdtemp(prefix="nvrel-cp-", dir="/tmp")
 
     def restart(self):
         """Down and up again in a new directory (after something outside killed part of it)."""
         if self.config is None or self.restarts >= 3:
-            pytest.fail("the lab in %s lost hosts %s to something outside" % (self.state, dead_hosts(self.state)))
+            dead = harness_lab.dead_hosts(self.state)
+            pytest.fail("the lab in %s lost hosts %s to something outside" % (self.state, dead))
         self.restarts += 1
-        lab_down(self.state)
+        harness_lab.down(self.state)
         shutil.rmtree(self.control_dir, ignore_errors=True)
-        self._load(start_lab(self.config, self.root).state)
-
-    def _load(self, state):
-        self.state = Path(state)
-        # SSH master connections of this lab's runs only (a short path: sockets have a length limit).
-        self.control_dir = tempfile.mkdtemp(prefix="nvrel-cp-", dir="/tmp")
-        self.inventory = self.state / "inventory.yml"
-        groups = yaml.safe_load(self.inventory.read_text())["all"]["children"]
-        self.hostvars = groups["esxi_hosts"]["hosts"]
-        self.guests = (groups.get("nested_guests") or {}).get("hosts") or {}
-
-    # --- the host, as its own shell sees it ------------------------------------------------
-
-    def address(self, host):
-        return self.hostvars[host]["ansible_host"]
-
-    def ssh_argv(self, host, *options):
-        """ssh to a host with the inventory's key and known_hosts (host keys checked)."""
-        hv = self.hostvars[host]
-        common = hv["ansible_ssh_common_args"].split()
-        return ["ssh", "-T", "-i", hv["ansible_ssh_private_key_file"], *common, "-o", "BatchMode=yes", *options]
-
-    def sh(self, host, command, stdin=b"", timeout=120, check=True):
-        """Run ``command`` on the host over real SSH (logged by the lab like any other)."""
-        done = subprocess.run(
-            [*self.ssh_argv(host), "root@%s" % self.address(host), command],
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError("on %s: %r failed (%d): %s" % (host, command[:200], done.returncode, done.stderr))
-        return done
-
-    def script(self, host, text, stdin=b"", timeout=300):
-        """Run a long script on the host: sent as a file first (a command line has a size limit)."""
-        self.sh(host, "cat > /tmp/nestedvirt-suite.sh", stdin=text.encode("utf-8", "surrogateescape"))
-        return self.sh(
-            host,
-            "sh /tmp/nestedvirt-suite.sh; rc=$?; rm -f /tmp/nestedvirt-suite.sh; exit $rc",
-            stdin=stdin,
-            timeout=timeout,
-        )
-
-    def read(self, host, path):
-        """A file's bytes on the host, or None when it does not exist."""
-        done = self.sh(host, "if [ -f '%s' ]; then echo yes; cat '%s'; else echo no; fi" % (path, path))
-        head, _newline, body = done.stdout.partition(b"\n")
-        return body if head == b"yes" else None
-
-    def write(self, host, path, data: bytes):
-        self.sh(host, "cat > '%s'" % path, stdin=data)
-
-    def listdir(self, host, directory):
-        done = self.sh(host, "ls -a '%s'" % directory)
-        return sorted(name for name in done.stdout.decode().split("\n") if name not in ("", ".", ".."))
-
-    def read_with_listing(self, host, paths):
-        """{path: (its bytes or None when missing, the names in its directory)} for several files,
-        in one SSH command (``read`` and ``listdir`` of each, without a round trip apiece)."""
-        token = "@@rlab-%d" % time.monotonic_ns()
-        lines = []
-        for n, path in enumerate(paths):
-            quoted = "'%s'" % path.replace("'", "'\\''")
-            directory = "'%s'" % path.rsplit("/", 1)[0].replace("'", "'\\''")
-            lines += [
-                "if [ -f %s ]; then echo '%s file %d yes'; cat %s; echo; else echo '%s file %d no'; fi"
-                % (quoted, token, n, quoted, token, n),
-                "echo '%s ls %d'; ls -a %s" % (token, n, directory),
-            ]
-        lines.append("echo '%s done'" % token)
-        text = "\n".join(lines)
-        out = (self.sh(host, text) if len(text) < 8192 else self.script(host, text)).stdout
-        assert out.endswith(("%s done\n" % token).encode()), out[-500:]
-        found = {}
-        for n, path in enumerate(paths):
-            head = ("%s file %d " % (token, n)).encode()
-            start = out.index(head) + len(head)
-            listing = ("\n%s ls %d\n" % (token, n)).encode()
-            end = out.index(listing, start)
-            exists, _newline, body = out[start:end].partition(b"\n")
-            content = body if exists == b"yes" else None  # (the echo after cat ends it: the listing's "\n")
-            names = out[end + len(listing) : out.index(token.encode(), end + len(listing))].decode()
-            found[path] = (content, sorted(x for x in names.split("\n") if x not in ("", ".", "..")))
-        return found
-
-    def tree_digest(self, host, root="/vmfs/volumes"):
-        """{path: md5} of every file under ``root`` on the host (what "nothing else touched" compares)."""
-        done = self.sh(host, "find %s -type f -exec md5sum {} +" % root)
-        return dict(reversed(line.split("  ", 1)) for line in done.stdout.decode().splitlines())
-
-    # --- hostd and the lab's records ---------------------------------------------------------
-
-    def vms(self, host):
-        """hostd's view of every VM (power, nesting, the .vmx on disk), by name."""
-        rc, out = hostd.request(self.address(host), ["lab", "inventory"], timeout=30)
-        assert rc == 0, out
-        return {vm["name"]: vm for vm in json.loads(out)["vms"]}
+        self.load(start_lab(self.config, self.root))
 
     def power(self, host, name):
         return self.vms(host)[name]["power"]
-
-    def status(self, host):
-        """`esxilab status` of one host: its VMs by name (what ``vms`` gives, plus ``nested_now``:
-        whether a running VM runs with nesting, as read from the .vmx at its power-on) and the
-        fault knobs still armed (``faults``: a drop_ssh rule that never matched is still there)."""
-        rc, out = hostd.request(self.address(host), ["lab", "status"], timeout=30)
-        assert rc == 0, out
-        answer = json.loads(out)
-        return {"vms": {vm["name"]: vm for vm in answer["vms"]}, "faults": answer["faults"]}
 
     def commands_since(self, host, seen):
         """The SSH commands the host ran after the first ``seen`` (``len(lab.commands(host))`` taken
         before), each with ``fault`` when a fault knob acted on it."""
         return self.commands(host)[seen:]
 
-    def fault(self, host, knob, *args, at=None, delay=None, times=None):
-        """`esxilab fault` at run time (README "Faults")."""
-        options = []
-        for name, value in (("--at", at), ("--delay", delay), ("--times", times)):
-            if value is not None:
-                options += [name, str(value)]
-        done = esxilab("fault", "--dir", self.state, "--host", host, *options, knob, *args)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    def commands(self, host):
-        """Every SSH command the host ran so far, in order (the lab's log)."""
-        log = self.state / "logs" / ("%s.commands.jsonl" % host)
-        if not log.exists():
-            return []
-        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-
     # --- ansible-playbook ----------------------------------------------------------------------
 
-    def _prepare(self, tmp_path, play, extra_vars, flags, env):
+    def job(self, tmp_path, play, extra_vars=None, *flags, env=None):
         self.counter += 1
         work = tmp_path / ("run-%d-%d" % (self.counter, time.monotonic_ns()))
-        work.mkdir(parents=True)
-        if isinstance(play, (str, Path)):
-            playbook = Path(play)
-        else:
-            playbook = work / "play.yml"
-            playbook.write_text(yaml.safe_dump(play, sort_keys=False, allow_unicode=True))
-        results = work / "results.json"
-        argv = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(playbook), *flags]
-        if extra_vars:
-            # A vars file, each string tagged !unsafe: names are data, never templates (as an admin
-            # writes a VM name holding "{{" in an inventory).
-            values = work / "vars.yml"
-            values.write_text(
-                "\n".join("%s: %s" % (key, _unsafe(value)) for key, value in extra_vars.items()) + "\n",
-                encoding="utf-8",
-            )
-            argv += ["-e", "@%s" % values]
-        environment = dict(
-            os.environ,
-            ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"),
-            ANSIBLE_HOME=str(work / "ansible-home"),
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
-            ANSIBLE_CALLBACKS_ENABLED="keep_results",
-            KEEP_RESULTS_FILE=str(results),
-            ANSIBLE_SSH_RETRIES="0",
-            ANSIBLE_SSH_CONTROL_PATH_DIR=self.control_dir,
-        )
-        environment.update(env or {})
-        return argv, environment, results, work
+        settings = {"ANSIBLE_SSH_RETRIES": "0", "ANSIBLE_SSH_CONTROL_PATH_DIR": self.control_dir}
+        return ansible.Job(work, self.inventory, play, *flags, extra_vars=extra_vars, env={**settings, **(env or {})})
 
     def playbook(self, tmp_path, play, extra_vars=None, *flags, env=None, timeout=600):
         """Run a play (a list of plays, or a playbook path) to its end."""
-        argv, environment, results, work = self._prepare(tmp_path, play, extra_vars, flags, env)
-        started = time.monotonic()
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=timeout,
-            check=False,
-        )
-        (work / "output.txt").write_text(done.stdout + done.stderr)
-        return _finished(done.returncode, results, work, started)
+        return self.job(tmp_path, play, extra_vars, *flags, env=env).run(timeout)
 
     def playbooks_at_once(self, tmp_path, plays, timeout=600):
         """Run several playbooks at the same time (separate ansible-playbook processes)."""
-        started = time.monotonic()
-        running = []
-        for each in plays:
-            argv, environment, results, work = self._prepare(tmp_path, each, None, (), None)
-            output = open(work / "output.txt", "w")  # noqa: SIM115 - closed below
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=environment
-            )
-            running.append((process, output, results, work))
-        runs = []
-        for process, output, results, work in running:
-            process.wait(timeout=timeout)
-            output.close()
-            runs.append(_finished(process.returncode, results, work, started))
-        return runs
+        jobs = [self.job(tmp_path, each) for each in plays]
+        running = [(job, job.start()) for job in jobs]
+        return [job.finish(process, timeout) for job, process in running]
 
     def playbook_watched(self, tmp_path, play, host, when, then, extra_vars=None, timeout=300):
         """Start a play and call ``then(process)`` once, as soon as ``when(commands)`` is true,
         ``commands`` being the SSH commands ``host`` ran since the start; then let it end (a play
         still running at ``timeout`` is killed). Returns (whether ``then`` ran, the Run)."""
-        argv, environment, results, work = self._prepare(tmp_path, play, extra_vars, (), None)
+        job = self.job(tmp_path, play, extra_vars)
         seen = len(self.commands(host))
-        started = time.monotonic()
-        with open(work / "output.txt", "w") as output:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=environment,
-                start_new_session=True,
-            )
+        process = job.start()
         acted = False
-        deadline = started + timeout
+        deadline = job.started + timeout
         try:
             while process.poll() is None and time.monotonic() < deadline:
                 if not acted and when([entry["command"] for entry in self.commands(host)[seen:]]):
@@ -395,8 +119,7 @@ class Lab:
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        return acted, _finished(process.returncode, results, work, started)
+        return acted, job.finish(process, 30)
 
     def playbook_killed(self, tmp_path, play, host, when, extra_vars=None, timeout=300):
         """Start a play and kill the controller (SIGKILL to the process group of the ansible-playbook
@@ -407,15 +130,6 @@ class Lab:
             os.killpg(process.pid, signal.SIGKILL)
 
         return self.playbook_watched(tmp_path, play, host, when, kill, extra_vars, timeout)[0]
-
-
-def _unsafe(value):
-    """YAML for ``value`` with every string tagged !unsafe (JSON strings are YAML double-quoted strings)."""
-    if isinstance(value, str):
-        return "!unsafe %s" % json.dumps(value, ensure_ascii=False)  # no \\ud83d surrogates: YAML refuses them
-    if isinstance(value, list):
-        return "[%s]" % ", ".join(_unsafe(item) for item in value)
-    return json.dumps(value)
 
 
 def md5(data):
@@ -504,16 +218,6 @@ def summaries(run):
     return shown
 
 
-_RECAP = re.compile(r"^(\S.*?)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
-
-
-def recap(run):
-    """{inventory host: {ok, changed, unreachable, failed, skipped}} from the run's PLAY RECAP: how
-    each host of a run that spans several ended (``rc`` is the whole run's)."""
-    keys = ("ok", "changed", "unreachable", "failed", "skipped")
-    return {m.group(1): dict(zip(keys, map(int, m.groups()[1:]), strict=True)) for m in _RECAP.finditer(run.output)}
-
-
 def vmx_path(name, datastore="datastore1"):
     return "/vmfs/volumes/%s/%s/%s.vmx" % (datastore, name.replace("/", "%2f"), name.replace("/", "%2f"))
 
@@ -556,7 +260,7 @@ def states(lab, host, names, datastores=None):
     """Each VM as the host shows it: power, nesting in its .vmx and in hostd (and in the running VM),
     what lies beside its .vmx; two round trips for all of them. ``datastores``: {VM name: its
     datastore} where that is not datastore1."""
-    status = lab.status(host)["vms"]
+    status = lab.vm_status(host)
     paths = {name: vmx_path(name, (datastores or {}).get(name, "datastore1")) for name in names}
     files = lab.read_with_listing(host, list(paths.values()))
     found = {}
@@ -604,7 +308,7 @@ def ended(run, hosts=None):
     that spans several cases), how each of them ended, by the run's recap."""
     if hosts is None:
         return "rc %d" % run.rc, run.rc == 0
-    found = recap(run)
+    found = recap(run.output)
     bad = []
     for host, label in hosts.items():
         counts = found.get(host)

@@ -52,7 +52,7 @@ def shut_down(lab, vms):
     def when(commands):
         if not any("power.shutdown" in c for c in commands):
             return False
-        status = lab.status(HOST)["vms"]
+        status = lab.vm_status(HOST)
         return all(status[name]["power"] == "poweredOff" for name in vms)
 
     return when
@@ -295,7 +295,7 @@ def test_batch_limit(lab, case, tmp_path):
     seen, samples = len(lab.commands(HOST)), []
 
     def sample(_commands):
-        status = lab.status(HOST)["vms"]
+        status = lab.vm_status(HOST)
         samples.append(tuple(name for name in vms if status[name]["power"] != "poweredOn"))
         return False  # never acts: samples hostd until the run ends
 

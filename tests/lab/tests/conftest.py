@@ -1,6 +1,8 @@
-"""The lab suite's shared lab: `esxilab up` once per session (suite-lab.yml), `down` at the end.
+"""The lab suite's shared lab: `esxilab up` once per session (suite-lab.yml, on free nets through
+tests/harness), `down` at the end.
 
-`down` must leave nothing behind; the session teardown fails the run when it does.
+`down` must leave nothing behind; the session teardown fails the run when it does. The ``Lab`` here
+is the suite's own: it reaches hosts and guests by the lab's config, as the lab's tests need.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ LAB_DIR = Path(__file__).resolve().parents[1]
 if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
+from harness import lab as harness_lab  # noqa: E402
+from harness import roundtrips  # noqa: E402
 from labkit import config as cfgmod  # noqa: E402
 from labkit import hostd  # noqa: E402
-from labkit.addresses import free_networks  # noqa: E402
 from labkit.cli import run_esxilab  # noqa: E402
 
 SUITE_CONFIG = Path(__file__).with_name("suite-lab.yml")
@@ -103,8 +106,7 @@ class Lab:
             time.sleep(0.3)
 
     def commands(self, host: str) -> list[dict]:
-        f = self.state / "logs" / f"{host}.commands.jsonl"
-        return [json.loads(line) for line in f.read_text().splitlines()] if f.exists() else []
+        return roundtrips.commands(self.state, host)
 
     def fault(self, host: str, *argv: str) -> None:
         rc, out = self.hostd(host, "lab", "fault", *argv)
@@ -114,13 +116,8 @@ class Lab:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
     state = tmp_path_factory.mktemp("esxilab-suite")
-    config = state.with_name(state.name + ".yml")
-    config.write_text(yaml.safe_dump(next(free_networks(yaml.safe_load(SUITE_CONFIG.read_text())))))
-    t0 = time.monotonic()
-    r = esxilab("up", "--config", config, "--dir", state)
-    if r.returncode != 0:
-        pytest.fail(f"esxilab up failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    print(f"\nlab suite: up in {time.monotonic() - t0:.1f} s ({state})")
+    seconds = harness_lab.up(yaml.safe_load(SUITE_CONFIG.read_text()), state)
+    print(f"\nlab suite: up in {seconds:.1f} s ({state})")
     yield Lab(state)
-    r = esxilab("down", "--dir", state)
+    r = harness_lab.down(state)
     assert r.returncode == 0, f"esxilab down left something behind:\n{r.stdout}\n{r.stderr}"
