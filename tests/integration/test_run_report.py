@@ -4,13 +4,12 @@ VM with what was found, what was done, why not, and what the guest showed."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
 
 import pytest
 import yaml
-from vsphere_lab import ANSIBLE_PLAYBOOK, ENABLE_NESTING, lab_up
+from harness import ansible
+from vsphere_lab import ENABLE_NESTING, lab_up
 
 pytestmark = pytest.mark.lab
 CANARY = "canary-secret-0f3a"
@@ -44,15 +43,9 @@ def run(lab, tmp_path, vms, report):
     tmp_path.mkdir(parents=True, exist_ok=True)
     extra = tmp_path / "vms.yml"
     extra.write_text(yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {"r67": {"nestedvirt_vms": vms}}}}}}))
-    env = dict(
-        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home")
-    )
-    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(lab.inventory), "-i", str(extra), str(ENABLE_NESTING)]
-    argv += ["-e", "nestedvirt_report=%s" % report, "-e", "nestedvirt_verify=all"]
-    argv += ["-e", "nestedvirt_api_password=%s" % CANARY]  # a secret the run has, never to be reported
-    return subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    flags = ["-e", "nestedvirt_report=%s" % report, "-e", "nestedvirt_verify=all"]
+    flags += ["-e", "nestedvirt_api_password=%s" % CANARY]  # a secret the run has, never to be reported
+    return ansible.Job(tmp_path, [lab.inventory, extra], ENABLE_NESTING, *flags).run(600)
 
 
 def by_vm(report):
@@ -62,7 +55,7 @@ def by_vm(report):
 def test_the_report_has_a_record_per_vm_with_found_done_and_shown(lab, tmp_path):
     path = tmp_path / "report.json"
     done = run(lab, tmp_path, ["done", "cold"], path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.rc == 0, done.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     report = json.loads(path.read_text())
     assert (report["format"], report["complete"], report["check_mode"]) == (1, True, False)
@@ -106,13 +99,13 @@ def test_the_report_has_a_record_per_vm_with_found_done_and_shown(lab, tmp_path)
     text = path.read_text()
     assert CANARY not in text
     # The summary table is still printed.
-    assert "VM" in done.stdout and "ESXi host" in done.stdout and "configured, power-cycled" in done.stdout
+    assert "VM" in done.output and "ESXi host" in done.output and "configured, power-cycled" in done.output
 
 
 def test_a_refused_vm_is_reported_with_its_reason_even_though_the_run_stops(lab, tmp_path):
     path = tmp_path / "report.json"
     refused = run(lab, tmp_path, ["old"], path)
-    assert refused.returncode != 0
+    assert refused.rc != 0
     report = json.loads(path.read_text())
     assert report["complete"] is False  # every ESXi host failed: the summary play never ran
     old = by_vm(report)["old"]
