@@ -22,12 +22,6 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power imp
     power_lines,
 )
 
-
-def power_command(vmid, state, **options):
-    """One VM's power script, as a batch of one sends it."""
-    return host_script(*power_lines(vmid, state, **options))
-
-
 pytestmark = pytest.mark.lab
 
 HOST = "rbad"
@@ -93,7 +87,9 @@ def test_parsers_on_damaged_lab_output(lab, case):
             (EsxiOutputError,),
         ),
         "vm_power (state, operation, state)": (
-            lab.sh(HOST, power_command(str(victim["vmid"]), "poweredon", wait_for_ip=False)).stdout.decode(),
+            lab.sh(
+                HOST, host_script(*power_lines(str(victim["vmid"]), "poweredon", wait_for_ip=False))
+            ).stdout.decode(),
             lambda text: interpret_power(text, str(victim["vmid"]), "poweredon", 60, False),
             compare_equal,
             (PowerError, EsxiOutputError),

@@ -17,12 +17,6 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._vm_power imp
     power_lines,
 )
 
-
-def power_command(vmid, state, **options):
-    """One VM's power script, as a batch of one sends it."""
-    return host_script(*power_lines(vmid, state, **options))
-
-
 HEADER = "Vmid   Name                      File                          Guest OS            Version   Annotation"
 PATHS = {"1": "[datastore1] a/a.vmx", "2": "[datastore1] nl/nl.vmx", "3": "[datastore1] c/c.vmx"}
 
@@ -148,7 +142,11 @@ def fake_vim_cmd(tmp_path, busybox_bin):
         (tmp_path / "state").write_text(state_text.rstrip("\n") + "\n")
         (tmp_path / "calls").write_text("")
         done = subprocess.run(
-            [str(busybox_bin / "sh"), "-c", power_command("7", state, timeout=2, force=force, wait_for_ip=True)],
+            [
+                str(busybox_bin / "sh"),
+                "-c",
+                host_script(*power_lines("7", state, timeout=2, force=force, wait_for_ip=True)),
+            ],
             capture_output=True,
             env={"PATH": "%s:%s" % (fake, busybox_bin)},
             check=False,
