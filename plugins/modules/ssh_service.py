@@ -128,7 +128,7 @@ host:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import HAS_PYVMOMI, VsphereClient
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     RestrictedVersionError,
     VsphereError,
@@ -141,6 +141,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan impo
     service_view,
     ssh_restricted_hint,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import HAS_PYVMOMI
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=list(SERVICE_STATES)),

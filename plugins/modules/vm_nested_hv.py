@@ -193,7 +193,7 @@ power_operations:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import HAS_PYVMOMI, VsphereClient
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     PowerStateError,
     RestrictedVersionError,
@@ -207,6 +207,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan impo
     nested_hv_restricted_hint,
     plan_nested_hv,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import HAS_PYVMOMI
 
 ARGUMENT_SPEC = argument_spec(
     nested_hv_enabled=dict(type="bool", default=True),

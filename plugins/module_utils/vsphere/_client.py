@@ -28,19 +28,13 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors im
     WaitTimeoutError,
     translate_error,
 )
-
-try:
-    from http.client import HTTPException
-except ImportError:  # pragma: no cover - Python 2 has no http.client; the modules need Python 3
-    HTTPException = OSError
-
-try:
-    from pyVim.connect import Disconnect, SmartConnect
-    from pyVmomi import vim, vmodl
-except ImportError:
-    HAS_PYVMOMI = False
-else:
-    HAS_PYVMOMI = True
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import (
+    Disconnect,
+    HTTPException,
+    SmartConnect,
+    vim,
+    vmodl,
+)
 
 # A single SOAP request that takes longer than this is hung, not slow (waits are sliced below it).
 HTTP_TIMEOUT = 120

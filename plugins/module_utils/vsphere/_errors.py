@@ -14,18 +14,12 @@ import socket
 import ssl
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
-
-try:
-    from http.client import HTTPException
-except ImportError:  # pragma: no cover - Python 2 has no http.client; the modules need Python 3
-    HTTPException = OSError
-
-try:
-    from pyVmomi import vim, vmodl
-except ImportError:
-    HAS_PYVMOMI = False
-else:
-    HAS_PYVMOMI = True
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import (
+    HAS_PYVMOMI,
+    HTTPException,
+    vim,
+    vmodl,
+)
 
 
 class VsphereError(NestedvirtError):
