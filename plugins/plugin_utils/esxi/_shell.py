@@ -14,7 +14,9 @@ __metaclass__ = type
 
 import re
 
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+# fullmatch, not match with "$": "$" also matches before a final newline, which would leave
+# "word\n" bare and let the newline end the command.
+_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 
 def quote(value):
@@ -23,7 +25,7 @@ def quote(value):
         raise TypeError("quote() takes a string, got %s" % type(value).__name__)
     if "\x00" in value:
         raise ValueError("a shell word cannot contain a NUL byte")
-    if _SAFE.match(value):
+    if _SAFE.fullmatch(value):
         return value
     return "'" + value.replace("'", "'\"'\"'") + "'"
 

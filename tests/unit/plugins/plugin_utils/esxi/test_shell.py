@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._shell import quote
@@ -43,6 +43,7 @@ HOSTILE = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(HOSTILE)
+@example("0\n")
 def test_hostile_text_is_one_literal_word_under_busybox_sh(busybox_bin, tmp_path_factory, text):
     work = tmp_path_factory.mktemp("quote")
     command = "cd %s && printf '%%s' %s > out" % (quote(str(work)), quote(text))
@@ -57,6 +58,7 @@ def test_hostile_text_is_one_literal_word_under_busybox_sh(busybox_bin, tmp_path
 def test_safe_words_stay_bare_and_nul_is_refused():
     assert quote("vmsvc/getallvms") == "vmsvc/getallvms"
     assert quote("") == "''"
+    assert quote("0\n") == "'0\n'"  # a safe word with a final newline is not safe
     with pytest.raises(ValueError):
         quote("a\x00b")
     with pytest.raises(TypeError):
