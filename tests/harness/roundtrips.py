@@ -109,7 +109,8 @@ def api_calls(state: Path, host: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.roundtrips", description=__doc__.split("\n\n")[0])
+    summary = __doc__.split("\n\n", maxsplit=1)[0]
+    parser = argparse.ArgumentParser(prog="python -m harness.roundtrips", description=summary)
     parser.add_argument("what", choices=["power-operations"])
     parser.add_argument("state", type=Path, help="the lab's state directory")
     args = parser.parse_args(argv)

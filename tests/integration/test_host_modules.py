@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from vsphere_lab import esxilab, lab_up
+from harness.lab import esxilab
+from vsphere_lab import lab_up
 
 pytestmark = pytest.mark.lab
 

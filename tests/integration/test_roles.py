@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from vsphere_lab import enable_nesting, esxilab, lab_up
+from harness.lab import esxilab
+from vsphere_lab import enable_nesting, lab_up
 
 pytestmark = pytest.mark.lab
 

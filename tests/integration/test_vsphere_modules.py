@@ -7,7 +7,8 @@ import json
 import time
 
 import pytest
-from vsphere_lab import api, port_open
+from harness.ports import port_open
+from vsphere_lab import api
 
 pytestmark = pytest.mark.lab
 

@@ -13,8 +13,6 @@ import pytest
 import yaml
 from harness import ROOT, ansible
 from harness import lab as harness_lab
-from harness.lab import esxilab  # noqa: F401 - the tests' own use
-from harness.ports import port_open  # noqa: F401 - the tests' own use
 
 LAB_CONFIG = {
     "lab": {"ready_timeout": 120},  # host_net and guest_net: see harness.lab.up

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+__all__ = ["HAS_PYVMOMI", "HTTPException", "Disconnect", "SmartConnect", "vim", "vmodl"]
+
 try:
     from http.client import HTTPException
 except ImportError:  # pragma: no cover - Python 2 has no http.client; the modules need Python 3
