@@ -178,6 +178,7 @@ def host_plan(
             "reason": None,
             "ip_address": vm.get("ip_address"),
             "numvcpus": vm.get("vmx", {}).get("numvcpus"),
+            "networks": list(vm.get("networks") or ()),  # its NICs' port groups (nested ESXi networking)
         }
         entry["handle"].update(
             wait_for_ip=bool(vm["name"] in wait_for_address and vm.get("ip_address")),
