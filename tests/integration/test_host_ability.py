@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
-from harness import ansible, roundtrips
-from vsphere_lab import ENABLE_NESTING, lab_up
+from harness import roundtrips
+from vsphere_lab import enable_nesting, lab_up
 
 pytestmark = pytest.mark.lab
 
@@ -47,18 +46,10 @@ def lab(tmp_path_factory):
         yield running
 
 
-def playbook(lab, tmp_path, host, vms, *flags):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    extra = tmp_path / "vms.yml"
-    extra.write_text(yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {host: {"nestedvirt_vms": vms}}}}}}))
-    flags = ["-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false", *flags]
-    return ansible.Job(tmp_path, [lab.inventory, extra], ENABLE_NESTING, *flags).run(300)
-
-
 def test_a_host_that_cannot_nest_refuses_before_any_power_operation(lab, tmp_path):
     vmx_before = lab.vm("nonest", "victim")
     powered = roundtrips.power_operations(lab.state)
-    run = playbook(lab, tmp_path, "nonest", ["victim"])
+    run = enable_nesting(lab, tmp_path, "nonest", ["victim"])
     assert run.rc != 0
     assert "victim (host_cannot_nest)" in run.output and "HV Support: 1" in run.output
     assert roundtrips.power_operations(lab.state) == powered
@@ -80,7 +71,7 @@ def test_a_nested_esxi_guests_port_group_is_relaxed_once(lab, tmp_path):
     before = policies()
     assert "Allow Promiscuous: false" in before["VM Network"]
     flags = ("-e", "enable_nesting_nested_esxi_network=true")
-    run = playbook(lab, tmp_path / "first", "outer", ["nested esxi"], *flags)
+    run = enable_nesting(lab, tmp_path / "first", "outer", ["nested esxi"], *flags)
     assert run.rc == 0, run.output
     after = policies()
     assert "Allow Promiscuous: true" in after["VM Network"] and "Allow Forged Transmits: true" in after["VM Network"]
@@ -88,7 +79,7 @@ def test_a_nested_esxi_guests_port_group_is_relaxed_once(lab, tmp_path):
     assert after["vSwitch0"] == before["vSwitch0"] and after["Management Network"] == before["Management Network"]
     assert lab.vm("outer", "nested esxi")["nested_hv_enabled"] is True
 
-    again = playbook(lab, tmp_path / "again", "outer", ["nested esxi"], *flags)
+    again = enable_nesting(lab, tmp_path / "again", "outer", ["nested esxi"], *flags)
     assert again.rc == 0, again.output
     assert re.search(r"^outer +: ok=\d+ +changed=0 ", again.output, re.M), again.output
     assert policies() == after

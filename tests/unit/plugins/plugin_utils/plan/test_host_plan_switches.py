@@ -7,22 +7,9 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support i
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import host_cpu_nesting
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import host_plan
 from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import load_fixture
+from ansible_collections.nestedvirt.esxi.tests.unit.plugins.plugin_utils.plan.test_host_plan import vm
 
 VBS_READY = {"firmware": "efi", "uefi.secureBoot.enabled": "TRUE"}
-
-
-def vm(name, vmid, power="poweredOn", hardware=14, vmx=None):
-    return {
-        "vmid": vmid,
-        "name": name,
-        "datastore_path": "[ds] %s/%s.vmx" % (name, name),
-        "vmx_path": "/vmfs/volumes/ds/%s/%s.vmx" % (name, name),
-        "vmx_md5": "0" * 32,
-        "power_state": power,
-        "tools_running_status": "guestToolsRunning",
-        "hardware_version": hardware,
-        "vmx": dict(vmx or {}),
-    }
 
 
 def facts(*vms, version="6.7.0", cpu=None):
