@@ -99,6 +99,21 @@ def _switch_refusal(facts, vm, plan, state, extras, method):
             "passthrough (%s) has no field in the vSphere API and is never sent as extraConfig; "
             "use the SSH path (method ssh) for it" % ", ".join(sorted(BY_OPTION["passthrough"].keys))
         )
+    # Switches whose hardware need is beyond the version 9 that upgrade_hardware reaches (iommu).
+    hardware = vm.get("hardware_version") or 0
+    below = [
+        option
+        for option in EXTRAS
+        if extras.get(option)
+        and hardware < (BY_OPTION[option].min_hardware or 0)
+        and BY_OPTION[option].min_hardware > MIN_HARDWARE_VERSION
+    ]
+    if below and not extras.get("vbs"):  # vbs names its hardware need among its preconditions
+        switch = BY_OPTION[below[0]]
+        return "hardware_too_old", (
+            "virtual hardware %s is below the %d that %s (%s) needs; upgrade the VM's compatibility while it is off"
+            % (hardware, switch.min_hardware, switch.option, ", ".join(sorted(switch.keys)))
+        )
     if not extras.get("vbs"):
         return None
     vmx = dict(vm.get("vmx") or {}, **plan["vmx_settings"])

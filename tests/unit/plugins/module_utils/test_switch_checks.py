@@ -14,7 +14,9 @@ READY = dict(release="6.7.0", hardware=14, firmware="efi", secure_boot=True, nes
 
 def test_all_preconditions_hold():
     assert vbs_missing(**READY) == []
-    assert vbs_missing(**dict(READY, release="9.0.0", hardware=21, firmware="EFI")) == []
+    newer = dict(READY)
+    newer.update(release="9.0.0", hardware=21, firmware="EFI")
+    assert vbs_missing(**newer) == []
     check_vbs("w", **READY)
 
 

@@ -127,3 +127,16 @@ def test_passthrough_is_refused_on_the_api_path(method, refused):
         assert "vhv.allowPassthru" in entry["reasons"][0]
     else:
         assert entry["vmx_settings"]["vhv.allowPassthru"] == "TRUE"
+
+
+def test_an_iommu_below_hardware_14_is_refused_not_written_to_be_ignored():
+    plan = host_plan(facts(vm("old", "1", hardware=13)), ["old"], extras={"iommu": True})
+    assert outcome(plan) == {"old": ("refuse", "hardware_too_old")}
+    assert "below the 14 that iommu (vvtd.enable) needs" in plan["vms"][0]["reasons"][0]
+    assert outcome(host_plan(facts(vm("old", "1", hardware=13)), ["old"])) == {"old": ("power_cycle", None)}
+
+
+def test_switches_that_need_hardware_9_go_with_the_upgrade():
+    old = facts(vm("old", "1", hardware=8))
+    plan = host_plan(old, ["old"], extras={"vpmc": True, "passthrough": True}, upgrade_hardware=True)
+    assert outcome(plan) == {"old": ("power_cycle", None)} and plan["vms"][0]["upgrade_hardware"]
