@@ -1,6 +1,8 @@
 """host_info's answer -> facts; built from the formats in esxi-facts.md."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support import hv_support_meaning
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import (
@@ -11,6 +13,7 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory im
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._nesting_plan import nesting_plan
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import escape_value
 from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import load_fixture
 
 GETALLVMS = "\n".join(
@@ -215,6 +218,21 @@ def test_the_port_groups_of_the_vms_nics_are_read_from_the_vmx():
     vm = build_host_facts(answer(vm_keys={"80": keys}))["vms"][1]
     assert vm["networks"] == ["VM Network", "Lab PG"]
     assert vm["vmx"] == {"virtualHW.version": "10", "firmware": "efi"}
+
+
+# Port group names as ESXi allows them: any text but NUL and lone surrogates (escaped in the .vmx).
+PORT_GROUPS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
+
+
+@given(st.lists(PORT_GROUPS, min_size=1, max_size=5), st.sampled_from(["ethernet", "Ethernet", "ETHERNET"]))
+def test_any_port_group_name_comes_back_as_written(names, spelling):
+    """Each NIC's port group, however its name is spelt (blanks, quotes, '#', non-ASCII: escaped as
+    VMware writes them), comes back once, in NIC order."""
+    keys = ['virtualHW.version = "10"'] + [
+        '%s%d.networkName = "%s"' % (spelling, index, escape_value(name)) for index, name in enumerate(names)
+    ]
+    vm = build_host_facts(answer(vm_keys={"80": "\n".join(keys)}))["vms"][1]
+    assert vm["networks"] == list(dict.fromkeys(names))
 
 
 def test_a_cut_answer_is_an_error():
