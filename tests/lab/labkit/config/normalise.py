@@ -15,6 +15,7 @@ from typing import Any
 
 from ..releases import LINE_ENDS, RELEASES, can_be_clustered
 from .schema import (
+    QEMU_GUESTS,
     TRANSIENT_KINDS,
     VM,
     ConfigError,
@@ -195,8 +196,8 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     if vm.path.startswith("/") or ".." in vm.path.split("/") or not vm.path.endswith(".vmx"):
         raise ConfigError(f"{where}.path: a relative '<dir>/<file>.vmx' path, got {vm.path!r}")
     vm.guest = d.get("guest", "linux")
-    if vm.guest not in ("linux", "none"):
-        raise ConfigError(f"{where}.guest: linux or none, got {vm.guest!r}")
+    if vm.guest not in QEMU_GUESTS + ("none",):
+        raise ConfigError(f"{where}.guest: linux, esxi or none, got {vm.guest!r}")
     vm.tools = _bool(d.get("tools", True), where + ".tools")
     vm.power = _power(d.get("power", "on"), where + ".power")
     vm.hardware_version = _int(
@@ -204,9 +205,9 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     )
     vm.numvcpus = _int(d.get("numvcpus", 1), where + ".numvcpus", 1, 8)
     vm.memsize = _int(d.get("memsize", 256), where + ".memsize", 4, 65536)
-    if vm.guest == "linux" and vm.memsize < 128:
-        raise ConfigError(f"{where}.memsize: a Linux guest needs at least 128 MB")
-    vm.guest_os = str(d.get("guest_os", "otherLinux64Guest"))
+    if vm.guest in QEMU_GUESTS and vm.memsize < 128:
+        raise ConfigError(f"{where}.memsize: a {vm.guest} guest needs at least 128 MB")
+    vm.guest_os = str(d.get("guest_os", "vmkernel8Guest" if vm.guest == "esxi" else "otherLinux64Guest"))
     vm.annotation = str(d.get("annotation", ""))
     vm.vmx = _strmap(d.get("vmx"), where + ".vmx")
     vm.invalid = _bool(d.get("invalid", False), where + ".invalid")

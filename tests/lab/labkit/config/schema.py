@@ -23,6 +23,10 @@ HOSTD_PORT = 8307
 SSH_PORT = 22
 API_PORT = 443
 
+# VM guest kinds that are real QEMU machines (an esxi guest is a Linux guest whose shell answers
+# as a nested ESXi does: tests/lab/guest/esxi).
+QEMU_GUESTS = ("linux", "esxi")
+
 
 class ConfigError(ValueError):
     pass
@@ -58,7 +62,7 @@ class VM:
     vmid: int = 0
     datastore: str = ""
     path: str = ""  # relative to the datastore: "<dir>/<file>.vmx"
-    guest: str = "linux"  # linux | none
+    guest: str = "linux"  # linux | esxi (a QEMU guest whose shell answers as a nested ESXi) | none
     tools: bool = True
     power: str = "on"  # on | off | suspended
     hardware_version: int = 0
@@ -68,9 +72,9 @@ class VM:
     annotation: str = ""
     vmx: dict[str, str] = dataclasses.field(default_factory=dict)
     invalid: bool = False  # registered, but the .vmx is missing: "Skipping invalid VM"
-    inventory: bool = True  # listed in nested_guests (Linux guests only)
+    inventory: bool = True  # listed in nested_guests (QEMU guests only)
     inventory_name: str = ""
-    address: str = ""  # guest address (Linux guests)
+    address: str = ""  # guest address (QEMU guests)
     ignore_shutdown: bool = False
     shutdown_delay: float = 0.0  # seconds between power.shutdown and the guest acting on it
     boot_seconds: float = 0.0  # guest: none: seconds from power-on until Tools run
@@ -179,7 +183,7 @@ class Lab:
         raise ConfigError(f"no host named {name!r} in this lab")
 
     def guests(self) -> list[tuple[Host, VM]]:
-        return [(h, vm) for h in self.hosts for vm in h.vms if vm.guest == "linux"]
+        return [(h, vm) for h in self.hosts for vm in h.vms if vm.guest in QEMU_GUESTS]
 
     def addresses(self) -> list[str]:
         return [h.address for h in self.hosts] + [vm.address for _, vm in self.guests()]
