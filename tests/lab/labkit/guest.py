@@ -111,7 +111,9 @@ class Guest:
         hostname = re.sub(r"[^A-Za-z0-9-]", "-", self.name)[:63].strip("-") or "guest"
         key = base64.b64encode(self.authorized_key.encode()).decode()
         # cryptomgr.notests: skip the crypto self-tests (~0.5 s of emulated CPU).
-        append = f"console=ttyS0 quiet panic=-1 cryptomgr.notests=1 lab.name={hostname} lab.kind={self.kind} lab.key={key}"
+        append = (
+            f"console=ttyS0 quiet panic=-1 cryptomgr.notests=1 lab.name={hostname} lab.kind={self.kind} lab.key={key}"
+        )
         if len(append) >= _COMMAND_LINE_MAX:
             raise ValueError("authorized_key too long for the kernel command line")
         options = [

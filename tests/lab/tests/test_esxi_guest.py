@@ -8,9 +8,8 @@ it svm (esxi-facts.md: `esxcli hardware cpu global get`), `0` otherwise.
 from __future__ import annotations
 
 import pytest
-from test_guest import BOOT_TIMEOUT, _cpuinfo, _free_addresses, _logs, image, ssh  # noqa: F401 - fixtures
-
 from labkit.guest import Guest
+from test_guest import BOOT_TIMEOUT, _cpuinfo, _free_addresses, _logs, image, ssh  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.lab
 
@@ -20,7 +19,7 @@ def esxi_guests(image, ssh, tmp_path_factory):  # noqa: F811 - the fixtures impo
     key = (ssh.key.parent / "id_ed25519.pub").read_text()
     base = tmp_path_factory.mktemp("esxi-guests")
     made = {}
-    for (name, nested), address in zip((("esxi_nested", True), ("esxi_plain", False)), _free_addresses(2)):
+    for name, address in zip(("esxi_nested", "esxi_plain"), _free_addresses(2), strict=True):
         made[name] = Guest(
             name=name,
             address=address,
