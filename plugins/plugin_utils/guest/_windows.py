@@ -6,8 +6,8 @@ VBS)? Read from CIM, whose property names are not localized (systeminfo's text i
 ``Win32_ComputerSystem.HypervisorPresent`` and, per processor, ``VMMonitorModeExtensions``,
 ``VirtualizationFirmwareEnabled`` and ``SecondLevelAddressTranslationExtensions``.
 
-Exposed when a hypervisor already runs in the guest (then Windows reports the processor
-properties as false, as systeminfo stops showing them) or when all three are true on every
+Exposed when a hypervisor already runs in the guest (then the processor properties cannot be
+relied on: systeminfo stops showing them) or when all three are true on every
 processor. Not exposed when no hypervisor runs and one of them is false. An empty (null) value is
 unknown, not "no": a reading with one is neither.
 """
