@@ -2,6 +2,8 @@
 the reading of its answer, auto included, on the captured esxcli outputs and a QEMU /proc/cpuinfo."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.guest._verify import (
@@ -123,3 +125,11 @@ def test_the_filters_expose_it_with_the_reason_in_ansible_errors():
 def test_reason_against_the_expectation(text, guest_os, expected, reason):
     assert read_guest(text, guest_os, expected)["reason"] == reason
     assert "reason" not in read_guest(text, guest_os)
+
+
+@given(uname=st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=20))
+def test_property_auto_reads_esxi_only_from_vmkernel(uname):
+    body = HV3 if uname.strip() == "VMkernel" else CPUINFO
+    result = read_guest(UNAME_MARK + uname + "\n" + body, "auto", True)
+    assert result["guest_os"] == ("esxi" if uname.strip() == "VMkernel" else "linux")
+    assert result["reason"] is None
