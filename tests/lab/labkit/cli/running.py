@@ -36,7 +36,7 @@ def cmd_status(args) -> int:
                 say(f"    {vm['vmid']:>4}  {vm['name']!r}  (invalid)")
                 continue
             extra = [f"system VM {vm['vmx_datastore_path']}"] if vm.get("system") else []
-            if vm["guest"] != "none":
+            if vm["guest"] == "linux":
                 extra.append(f"guest {vm['address']}")
             if vm["power"] == "poweredOn":
                 extra.append("tools running" if vm["tools_running"] else "tools not running")

@@ -23,10 +23,6 @@ HOSTD_PORT = 8307
 SSH_PORT = 22
 API_PORT = 443
 
-# VM guest kinds that are real QEMU machines (an esxi guest is a Linux guest whose shell answers
-# as a nested ESXi does: tests/lab/guest/esxi).
-QEMU_GUESTS = ("linux", "esxi")
-
 
 class ConfigError(ValueError):
     pass
@@ -62,7 +58,8 @@ class VM:
     vmid: int = 0
     datastore: str = ""
     path: str = ""  # relative to the datastore: "<dir>/<file>.vmx"
-    guest: str = "linux"  # linux | esxi (a QEMU guest whose shell answers as a nested ESXi) | none
+    guest: str = "linux"  # linux (a QEMU guest) | none; CONFIG.yml's `guest: esxi` is linux + shell esxi
+    shell: str = "linux"  # a QEMU guest's shell: linux, or esxi (answers as a nested ESXi: tests/lab/guest/esxi)
     tools: bool = True
     power: str = "on"  # on | off | suspended
     hardware_version: int = 0
@@ -183,7 +180,7 @@ class Lab:
         raise ConfigError(f"no host named {name!r} in this lab")
 
     def guests(self) -> list[tuple[Host, VM]]:
-        return [(h, vm) for h in self.hosts for vm in h.vms if vm.guest in QEMU_GUESTS]
+        return [(h, vm) for h in self.hosts for vm in h.vms if vm.guest == "linux"]
 
     def addresses(self) -> list[str]:
         return [h.address for h in self.hosts] + [vm.address for _, vm in self.guests()]

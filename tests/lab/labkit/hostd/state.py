@@ -175,7 +175,7 @@ class VmStates:
             self.by_path[(ds.uuid if ds else "", vm.path)] = vm_cfg
             self._load_cache(vm)
             self.vms[vmid] = vm
-            if vm_cfg.guest in cfgmod.QEMU_GUESTS:
+            if vm_cfg.guest == "linux":
                 vm.guest = self.rt.make_guest(vm_cfg)
             return vm
 
