@@ -81,6 +81,17 @@ def _failed(row: dict) -> str:
     return "the run failed: %s" % "; ".join(row.get("failures") or ["rc %s" % row.get("rc")])
 
 
+def _unmeasured_pair(name: str, goal: str, ours: dict | None, other: dict | None, figure: str) -> dict | None:
+    """The target's row when ours and a peer cannot be compared on ``figure``; None when they can."""
+    if not ours or not other:
+        return _target(name, goal, None, None)
+    if not ours["ok"]:
+        return _target(name, goal, "ours failed", False, _failed(ours))
+    if other.get(figure) is None:
+        return _target(name, goal, None, None)
+    return None
+
+
 def _s(seconds: float | None) -> str:
     return "?" if seconds is None else "%.1f s" % seconds
 
@@ -284,12 +295,9 @@ def versus_naive(ours: dict | None, naive: dict | None) -> dict:
     """1 x 4 real guests: ours' overhead <= 0.5x the naive playbook's."""
     goal = "overhead <= %gx the naive playbook's" % NAIVE_OVERHEAD_X
     name = "Full enable 1 x 4 guests: overhead vs the naive playbook"
-    if not ours or not naive:
-        return _target(name, goal, None, None)
-    if not ours["ok"]:
-        return _target(name, goal, "ours failed", False, _failed(ours))
-    if naive.get("overhead_s") is None:
-        return _target(name, goal, None, None)
+    unmeasured = _unmeasured_pair(name, goal, ours, naive, "overhead_s")
+    if unmeasured:
+        return unmeasured
     ratio = ours["overhead_s"] / naive["overhead_s"] if naive["overhead_s"] > 0 else math.inf
     measured = "%.2fx (%.1f s vs %.1f s)" % (ratio, ours["overhead_s"], naive["overhead_s"])
     ph = ours.get("phases") or {}
@@ -317,12 +325,9 @@ def versus_community(ours: dict | None, community: dict | None) -> dict:
     """1 x 4 real guests: ours' wall <= 0.5x community.vmware's."""
     goal = "wall <= %gx community.vmware's" % COMMUNITY_WALL_X
     name = "Full enable 1 x 4 guests: wall vs community.vmware"
-    if not ours or not community:
-        return _target(name, goal, None, None)
-    if not ours["ok"]:
-        return _target(name, goal, "ours failed", False, _failed(ours))
-    if community.get("wall_s") is None:
-        return _target(name, goal, None, None)
+    unmeasured = _unmeasured_pair(name, goal, ours, community, "wall_s")
+    if unmeasured:
+        return unmeasured
     ratio = ours["wall_s"] / community["wall_s"]
     measured = "%.2fx (%.1f s vs %.1f s)" % (ratio, ours["wall_s"], community["wall_s"])
     allowed = COMMUNITY_WALL_X * community["wall_s"]

@@ -2,7 +2,8 @@
 # Copyright: nestedvirt.esxi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters the roles use: the host's plan and its outcome, the per-VM nesting plan, selecting VMs
-and the inventory guests of a host, and reading a guest's /proc/cpuinfo."""
+and the inventory guests of a host, and reading a guest's CPU (/proc/cpuinfo; by guest OS:
+guest_probe's command, guest_virtualization's reading of its answer)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.guest._cpuinfo import parse_cpuinfo
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.guest._verify import guest_probe, read_guest
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import host_plan as _host_plan
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import outcome, summary_table
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._host_plan import verify_targets as _targets
@@ -96,5 +98,7 @@ class FilterModule(object):
                 ("verify_targets", verify_targets),
                 ("summary", summary),
                 ("cpuinfo", parse_cpuinfo),
+                ("guest_probe", guest_probe),
+                ("guest_virtualization", read_guest),
             )
         )

@@ -9,6 +9,11 @@ host end is a unix socket in the work directory. The guest's agent writes ``read
 server listens; ``shutdown`` written to it powers the guest off cleanly. A guest without Tools
 has no such port, so nothing answers there.
 
+A guest of kind ``esxi`` is the same machine told so on its kernel command line (``lab.kind=esxi``):
+its init puts the shims of ``tests/lab/guest/esxi`` first, so its shell answers ``uname -s``,
+``vmware -v`` and ``esxcli hardware cpu global get`` as a nested ESXi does, the last from the
+CPU flags QEMU gives it.
+
 Files in the work directory: ``console.log`` (serial console), ``qemu.log`` (QEMU's stderr),
 ``qmp.sock`` and ``tools.sock``. Only the Python standard library is used.
 """
@@ -50,6 +55,7 @@ class Guest:
         memsize_mb: int,
         workdir: Path,
         tools: bool = True,
+        kind: str = "linux",
     ) -> None:
         addr = ipaddress.ip_address(address)
         if addr.version != 4 or not addr.is_loopback:
@@ -58,6 +64,8 @@ class Guest:
             raise ValueError("vcpus must be at least 1")
         if memsize_mb < 128:
             raise ValueError("memsize_mb must be at least 128 (Debian's kernel and the initramfs)")
+        if kind not in ("linux", "esxi"):
+            raise ValueError(f"kind must be linux or esxi, not {kind!r}")
         self.name = name
         self.address = address
         self.image = image
@@ -66,6 +74,7 @@ class Guest:
         self.memsize_mb = memsize_mb
         self.workdir = Path(workdir)
         self.tools = tools
+        self.kind = kind
         self.nested: bool | None = None
 
         self._proc: subprocess.Popen | None = None
@@ -102,7 +111,9 @@ class Guest:
         hostname = re.sub(r"[^A-Za-z0-9-]", "-", self.name)[:63].strip("-") or "guest"
         key = base64.b64encode(self.authorized_key.encode()).decode()
         # cryptomgr.notests: skip the crypto self-tests (~0.5 s of emulated CPU).
-        append = f"console=ttyS0 quiet panic=-1 cryptomgr.notests=1 lab.name={hostname} lab.key={key}"
+        append = (
+            f"console=ttyS0 quiet panic=-1 cryptomgr.notests=1 lab.name={hostname} lab.kind={self.kind} lab.key={key}"
+        )
         if len(append) >= _COMMAND_LINE_MAX:
             raise ValueError("authorized_key too long for the kernel command line")
         options = [

@@ -211,6 +211,7 @@ class HostRuntime:
             memsize_mb=vm.memsize,
             workdir=self.lab.state.guests_dir / vm.inventory_name,
             tools=vm.tools,
+            kind=vm.shell,
         )
 
     def guest_ready(self, vm: cfgmod.VM, guest) -> bool:

@@ -175,6 +175,17 @@ def test_config_defaults_and_addresses():
     assert cfgmod.normalise(__import__("json").loads(lab.to_json())) == lab
 
 
+def test_esxi_guests_are_qemu_guests_in_the_inventory():
+    lab = cfgmod.normalise(
+        {"hosts": [{"name": "a", "version": "8.0.3", "vms": [{"name": "N", "guest": "esxi"}, {"name": "L"}]}]}
+    )
+    esxi, linux = lab.hosts[0].vms
+    assert (esxi.guest, esxi.shell, linux.guest, linux.shell) == ("linux", "esxi", "linux", "linux")
+    assert (esxi.guest_os, linux.guest_os) == ("vmkernel8Guest", "otherLinux64Guest")
+    assert cfgmod.normalise(__import__("json").loads(lab.to_json())) == lab
+    assert [(vm.name, vm.address) for _, vm in lab.guests()] == [("N", "127.0.20.1"), ("L", "127.0.20.2")]
+
+
 def test_clustered_hosts_get_vcls_system_vms():
     lab = cfgmod.normalise(
         {
@@ -220,6 +231,11 @@ def test_clustered_hosts_get_vcls_system_vms():
             "vim_cmd_transient",
         ),
         ({"hosts": [{"name": "a", "version": "9.0.0", "faults": {"power_on_fails": ["nope"]}}]}, "no VM 'nope'"),
+        ({"hosts": [{"name": "a", "version": "8.0.0", "vms": [{"name": "x", "guest": "windows"}]}]}, "linux, esxi or"),
+        (
+            {"hosts": [{"name": "a", "version": "8.0.0", "vms": [{"name": "x", "guest": "esxi", "memsize": 64}]}]},
+            "a QEMU guest \\(linux or esxi\\) needs at least 128 MB",
+        ),
     ],
 )
 def test_config_errors_name_the_problem(bad, message):

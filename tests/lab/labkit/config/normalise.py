@@ -194,9 +194,14 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     vm.path = str(d.get("path") or default_vm_path(vm.name))
     if vm.path.startswith("/") or ".." in vm.path.split("/") or not vm.path.endswith(".vmx"):
         raise ConfigError(f"{where}.path: a relative '<dir>/<file>.vmx' path, got {vm.path!r}")
+    # `guest: esxi` is a QEMU guest like a Linux one, whose shell answers as a nested ESXi's.
     vm.guest = d.get("guest", "linux")
+    vm.shell = "esxi" if vm.guest == "esxi" else d.get("shell", "linux")
+    vm.guest = "linux" if vm.guest == "esxi" else vm.guest
     if vm.guest not in ("linux", "none"):
-        raise ConfigError(f"{where}.guest: linux or none, got {vm.guest!r}")
+        raise ConfigError(f"{where}.guest: linux, esxi or none, got {vm.guest!r}")
+    if vm.shell not in ("linux", "esxi"):
+        raise ConfigError(f"{where}.shell: linux or esxi, got {vm.shell!r}")
     vm.tools = _bool(d.get("tools", True), where + ".tools")
     vm.power = _power(d.get("power", "on"), where + ".power")
     vm.hardware_version = _int(
@@ -205,8 +210,8 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     vm.numvcpus = _int(d.get("numvcpus", 1), where + ".numvcpus", 1, 8)
     vm.memsize = _int(d.get("memsize", 256), where + ".memsize", 4, 65536)
     if vm.guest == "linux" and vm.memsize < 128:
-        raise ConfigError(f"{where}.memsize: a Linux guest needs at least 128 MB")
-    vm.guest_os = str(d.get("guest_os", "otherLinux64Guest"))
+        raise ConfigError(f"{where}.memsize: a QEMU guest (linux or esxi) needs at least 128 MB")
+    vm.guest_os = str(d.get("guest_os", "vmkernel8Guest" if vm.shell == "esxi" else "otherLinux64Guest"))
     vm.annotation = str(d.get("annotation", ""))
     vm.vmx = _strmap(d.get("vmx"), where + ".vmx")
     vm.invalid = _bool(d.get("invalid", False), where + ".invalid")

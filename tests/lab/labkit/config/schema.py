@@ -58,7 +58,8 @@ class VM:
     vmid: int = 0
     datastore: str = ""
     path: str = ""  # relative to the datastore: "<dir>/<file>.vmx"
-    guest: str = "linux"  # linux | none
+    guest: str = "linux"  # linux (a QEMU guest) | none; CONFIG.yml's `guest: esxi` is linux + shell esxi
+    shell: str = "linux"  # a QEMU guest's shell: linux, or esxi (answers as a nested ESXi: tests/lab/guest/esxi)
     tools: bool = True
     power: str = "on"  # on | off | suspended
     hardware_version: int = 0
@@ -68,9 +69,9 @@ class VM:
     annotation: str = ""
     vmx: dict[str, str] = dataclasses.field(default_factory=dict)
     invalid: bool = False  # registered, but the .vmx is missing: "Skipping invalid VM"
-    inventory: bool = True  # listed in nested_guests (Linux guests only)
+    inventory: bool = True  # listed in nested_guests (QEMU guests only)
     inventory_name: str = ""
-    address: str = ""  # guest address (Linux guests)
+    address: str = ""  # guest address (QEMU guests)
     ignore_shutdown: bool = False
     shutdown_delay: float = 0.0  # seconds between power.shutdown and the guest acting on it
     boot_seconds: float = 0.0  # guest: none: seconds from power-on until Tools run
