@@ -20,10 +20,14 @@ PER_VM_NESTING_SINCE = (5, 1, 0)
 MIN_HARDWARE_VERSION = 9
 HOST_CONFIG_PATH = "/etc/vmware/config"
 HOST_SWITCH = {"vhv.allow": "TRUE"}
+# Virtualization-based security (and the virtual IOMMU it needs): ESXi 6.7 and virtual hardware 14.
+VBS_MIN_RELEASE = (6, 7, 0)
+VBS_MIN_HARDWARE = 14
 
 # ``keys``: the .vmx keys and values that turn the switch on. ``api``: the VirtualMachineConfigSpec
-# field (None: the API has none, SSH path only). ``min_hardware``: the virtual hardware version
-# below which ESXi ignores the switch (None: any).
+# field, dotted when it lies in a nested object (``flags.vvtdEnabled``: vim.vm.FlagInfo); None: the
+# API has none, SSH path only. ``min_hardware``: the virtual hardware version below which ESXi
+# ignores the switch (None: any).
 Switch = namedtuple("Switch", "option keys api min_hardware description")
 
 SWITCHES = (
@@ -37,6 +41,17 @@ SWITCHES = (
         None,
         "CPU/MMU virtualization forced to hardware",
     ),
+    Switch("iommu", {"vvtd.enable": "TRUE"}, "flags.vvtdEnabled", VBS_MIN_HARDWARE, "virtual IOMMU (Intel VT-d)"),
+    Switch("vbs", {"vbs.enable": "TRUE"}, "flags.vbsEnabled", VBS_MIN_HARDWARE, "virtualization-based security"),
+    # The API has no field for it, and vhv.allowPassthru sent as extraConfig is not trusted (the
+    # API drops vhv.enable that way): the API path refuses it.
+    Switch(
+        "passthrough",
+        {"vhv.allowPassthru": "TRUE"},
+        None,
+        MIN_HARDWARE_VERSION,
+        "nesting together with PCI passthrough",
+    ),
 )
 BY_OPTION = dict((switch.option, switch) for switch in SWITCHES)
 # The opt-in switches beside nesting itself, as the roles and modules name them.
@@ -45,5 +60,6 @@ EXTRAS = tuple(switch.option for switch in SWITCHES if switch.option != "nesting
 # Every .vmx key a switch sets, and the ones that do nothing below MIN_HARDWARE_VERSION.
 SWITCH_KEYS = tuple(key for switch in SWITCHES for key in switch.keys)
 NEEDS_HARDWARE = tuple(key for switch in SWITCHES if switch.min_hardware for key in switch.keys)
-# hostd's copy of a switch (ConfigInfo, vSphere 5.1 and later) and the .vmx key it reflects.
-HOSTD_FIELDS = dict((switch.api, key) for switch in SWITCHES if switch.api for key in switch.keys)
+# hostd's copy of a switch (ConfigInfo, vSphere 5.1 and later; get.config prints a nested field by
+# its last name) and the .vmx key it reflects.
+HOSTD_FIELDS = dict((switch.api.rpartition(".")[2], key) for switch in SWITCHES if switch.api for key in switch.keys)

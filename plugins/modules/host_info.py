@@ -14,8 +14,9 @@ version_added: 0.1.0
 description:
   - Reads, over SSH in a single command, the ESXi release (version, build, update), which Python
     the host has, how this release enables nested virtualization, the host-wide C(vhv.allow) value
-    in C(/etc/vmware/config), and every registered VM with its power state, Tools status, address,
-    hardware version, vmx path and nesting keys.
+    in C(/etc/vmware/config), whether the CPU can expose hardware virtualization to VMs
+    (C(esxcli hardware cpu global get)), and every registered VM with its power state, Tools status,
+    address, hardware version, vmx path, nesting keys and the port groups of its network adapters.
   - ESXi 5.0 enables nesting host-wide (C(vhv.allow) in C(/etc/vmware/config)); 5.1 and later per
     VM (C(vhv.enable), virtual hardware 9 or later).
   - Runs as an action plugin sending only BusyBox sh; the host needs no Python. It survives
@@ -73,9 +74,25 @@ host:
       elements: str
       sample: [/bin/python]
     nesting:
-      description: How this release enables nesting.
+      description:
+        - How this release enables nesting, and whether the host's CPU can expose hardware virtualization
+          to VMs at all, from C(esxcli hardware cpu global get).
+        - C(hv_support) is its C(HV Support) value (0 not available, 1 may be available but not supported,
+          2 disabled in the BIOS, 3 enabled and usable), null when the output could not be read (the
+          command missing, or another answer); C(hv_support_meaning) says it in words, or what was
+          printed instead. C(nested_hv_supported) is true for 3, false for another value, null when
+          unknown. The plan refuses every VM of a host whose value is known and not 3
+          (reason C(host_cannot_nest)).
       type: dict
-      sample: {method: vm, key: vhv.enable, path: null, min_hardware_version: 9, host_vhv_allow: false}
+      sample:
+        method: vm
+        key: vhv.enable
+        path: null
+        min_hardware_version: 9
+        host_vhv_allow: false
+        hv_support: 3
+        hv_support_meaning: VT-x/AMD-V enabled and usable
+        nested_hv_supported: true
     host_config:
       description: The keys of C(/etc/vmware/config) with their values.
       type: dict
@@ -94,6 +111,9 @@ host:
           lists the .vmx keys (C(vhv.enable), C(vpmc.enable)) whose value hostd does not hold, as the file
           was edited and not reloaded, and hostd would write its copy back at the VM's next power-off.
         - C(vmx_md5) is the .vmx's checksum when it was read (a host plan's handle carries it).
+        - C(vmx) also holds C(firmware) and C(uefi.secureBoot.enabled) when set (what the vbs switch
+          needs); C(networks) lists the port groups of the VM's network adapters (C(ethernetN.networkName)),
+          each once.
       type: list
       elements: dict
       sample:
@@ -115,6 +135,7 @@ host:
           hostd: {nestedHVEnabled: true, vPMCEnabled: false}
           hostd_stale: []
           vmx_md5: 0cc175b9c0f1b6a831c399e269772661
+          networks: [VM Network]
     invalid_vmids:
       description: Registrations the host reports as invalid (C(Skipping invalid VM)).
       type: list

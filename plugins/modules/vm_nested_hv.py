@@ -13,9 +13,10 @@ module: vm_nested_hv
 short_description: Turn nested hardware virtualization of a VM on or off through the vSphere API
 version_added: 0.1.0
 description:
-  - Sets a virtual machine's C(nestedHVEnabled) (and, if asked, C(vPMCEnabled)) through the vSphere
-    API, so that the guest sees Intel VT-x or AMD-V and can run a hypervisor of its own. This is the
-    C(vhv.enable) (and C(vpmc.enable)) key of the VM's .vmx.
+  - Sets a virtual machine's C(nestedHVEnabled) (and, if asked, C(vPMCEnabled), C(flags.vvtdEnabled),
+    C(flags.vbsEnabled)) through the vSphere API, so that the guest sees Intel VT-x or AMD-V and can
+    run a hypervisor of its own. This is the C(vhv.enable) (and C(vpmc.enable), C(vvtd.enable),
+    C(vbs.enable)) key of the VM's .vmx.
   - For ESXi hosts with a paid license and for vCenter Server. A host with the free license
     (vSphere Hypervisor) refuses API writes; the error then gives the SSH-based way
     (M(nestedvirt.esxi.vmx)), which works on any license.
@@ -55,6 +56,23 @@ options:
       - Whether the guest sees the CPU's performance counters (C(vPMCEnabled), C(vpmc.enable)),
         which some nested hypervisors and profilers use. Omit it to leave it as it is.
     type: bool
+  iommu_enabled:
+    description:
+      - Whether the guest sees a virtual IOMMU, Intel VT-d (C(flags.vvtdEnabled), C(vvtd.enable)); vSphere
+        API 6.7 and virtual hardware 14 or later. Omit it to leave it as it is.
+    type: bool
+    version_added: 1.0.0
+  vbs_enabled:
+    description:
+      - Whether virtualization-based security is on (C(flags.vbsEnabled), C(vbs.enable)), for Windows
+        guests using Credential Guard or HVCI. Omit it to leave it as it is.
+      - Turning it on is refused (reason C(vbs_preconditions), nothing changed) unless the host runs ESXi
+        6.7 or later and the VM has virtual hardware 14 or later, EFI firmware with secure boot, and
+        nesting and the IOMMU on in the result (O(nested_hv_enabled), O(iommu_enabled) or already on). The
+        message names every missing item.
+      - C(vhv.allowPassthru) (nesting with PCI passthrough) has no API field; the SSH path sets it.
+    type: bool
+    version_added: 1.0.0
   power_cycle:
     description:
       - When a change is needed and the VM is powered on, shut it down, make the change and power it
@@ -84,7 +102,7 @@ attributes:
     description: Reads the VM and reports what would change and whether it would be power-cycled; changes nothing.
     support: full
   diff_mode:
-    description: Shows nested_hv_enabled and vpmc_enabled before and after.
+    description: Shows nested_hv_enabled, vpmc_enabled, iommu_enabled and vbs_enabled before and after.
     support: full
 notes:
   - ESXi 5.0 has no per-VM setting (its API predates C(nestedHVEnabled)); nesting is allowed there for
@@ -117,6 +135,18 @@ EXAMPLES = r"""
     power_cycle: true
     shutdown_timeout: 120
     force: true
+  delegate_to: localhost
+
+- name: Virtualization-based security for a Windows VM (EFI with secure boot, hardware 14 or later)
+  nestedvirt.esxi.vm_nested_hv:
+    hostname: esxi01.example.com
+    username: root
+    password: "{{ esxi_root_password }}"
+    ca_file: files/esxi01-rui.crt
+    name: win11-lab
+    iommu_enabled: true
+    vbs_enabled: true
+    power_cycle: true
   delegate_to: localhost
 
 - name: Set the connection once for every vSphere API module
@@ -168,12 +198,12 @@ before:
   description: The settings as found.
   returned: success
   type: dict
-  sample: {"nested_hv_enabled": false, "vpmc_enabled": false}
+  sample: {"nested_hv_enabled": false, "vpmc_enabled": false, "iommu_enabled": false, "vbs_enabled": false}
 after:
   description: The settings afterwards (with check mode, as they would be).
   returned: success
   type: dict
-  sample: {"nested_hv_enabled": true, "vpmc_enabled": false}
+  sample: {"nested_hv_enabled": true, "vpmc_enabled": false, "iommu_enabled": true, "vbs_enabled": true}
 power_cycled:
   description: Whether the VM was (with check mode, would be) shut down and powered back on.
   returned: success
@@ -192,6 +222,7 @@ power_operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
@@ -203,6 +234,8 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors im
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._plan import (
     NESTED_HV_MIN_API,
+    SETTING_FIELDS,
+    VM_FLAGS_MIN_API,
     api_at_least,
     nested_hv_restricted_hint,
     plan_nested_hv,
@@ -212,6 +245,8 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi i
 ARGUMENT_SPEC = argument_spec(
     nested_hv_enabled=dict(type="bool", default=True),
     vpmc_enabled=dict(type="bool"),
+    iommu_enabled=dict(type="bool"),
+    vbs_enabled=dict(type="bool"),
     name=dict(type="str"),
     moid=dict(type="str"),
     esxi_hostname=dict(type="str"),
@@ -224,13 +259,23 @@ REQUIRED_ONE_OF = [("name", "moid")]
 
 VM_PATHS = ["name", "runtime.powerState", "runtime.host", "config.version", "config.files.vmPathName"]
 NESTED_PATHS = ["config.nestedHVEnabled", "config.vPMCEnabled"]
+# vim.vm.FlagInfo's switches, and what the vbs switch needs (vSphere API 6.7 and later).
+FLAG_PATHS = [
+    "config.flags.vvtdEnabled",
+    "config.flags.vbsEnabled",
+    "config.firmware",
+    "config.bootOptions.efiSecureBootEnabled",
+]
 
 
 def read_vm(client, vm):
     """What the plan needs to know about the VM and its host, in two round trips."""
     supported = api_at_least(client.api_version, NESTED_HV_MIN_API)  # older APIs do not know the paths
-    found = client.properties(vm, VM_PATHS + (NESTED_PATHS if supported else []))
-    host = client.properties(found["runtime.host"], ["name", "capability.nestedHVSupported"])
+    flags = api_at_least(client.api_version, VM_FLAGS_MIN_API)
+    found = client.properties(vm, VM_PATHS + (NESTED_PATHS if supported else []) + (FLAG_PATHS if flags else []))
+    host = client.properties(
+        found["runtime.host"], ["name", "capability.nestedHVSupported", "summary.config.product.version"]
+    )
     return dict(
         name=found["name"],
         moid=vm._moId,
@@ -241,7 +286,12 @@ def read_vm(client, vm):
         vmx_path=found.get("config.files.vmPathName"),
         nested_hv_enabled=found.get("config.nestedHVEnabled"),
         vpmc_enabled=found.get("config.vPMCEnabled"),
+        iommu_enabled=found.get("config.flags.vvtdEnabled"),
+        vbs_enabled=found.get("config.flags.vbsEnabled"),
+        firmware=found.get("config.firmware"),
+        secure_boot=found.get("config.bootOptions.efiSecureBootEnabled"),
         host=host.get("name"),
+        host_version=host.get("summary.config.product.version"),
         host_nested_hv_supported=host.get("capability.nestedHVSupported"),
     )
 
@@ -311,7 +361,14 @@ def run(module, client):
         host = client.find_host(params["esxi_hostname"])[0]
     vm = client.find_vm(name=params["name"], moid=params["moid"], host=host)
     facts = read_vm(client, vm)
-    plan = plan_nested_hv(facts, params["nested_hv_enabled"], params["vpmc_enabled"], params["power_cycle"])
+    plan = plan_nested_hv(
+        facts,
+        params["nested_hv_enabled"],
+        params["vpmc_enabled"],
+        params["power_cycle"],
+        iommu_enabled=params["iommu_enabled"],
+        vbs_enabled=params["vbs_enabled"],
+    )
     operations = ["shutdown", "on"] if plan.power_cycle else []
     after = plan.after
     if plan.changed and not module.check_mode:
@@ -321,7 +378,7 @@ def run(module, client):
             hint = nested_hv_restricted_hint(facts["name"], facts["power_state"] == "poweredOn", plan.spec)
             raise RestrictedVersionError("%s %s" % (error, hint)) from None
         now = read_vm(client, vm)  # what the host says, not what we hoped
-        after = dict(nested_hv_enabled=bool(now["nested_hv_enabled"]), vpmc_enabled=bool(now["vpmc_enabled"]))
+        after = dict((setting, bool(now.get(setting))) for setting in SETTING_FIELDS)
     result = dict(
         changed=plan.changed,
         vm=dict(
@@ -352,7 +409,7 @@ def main():
     try:
         with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
             result = run(module, client)
-    except VsphereError as error:
+    except NestedvirtError as error:  # the API's faults and the checks made before any change
         module.fail_json(msg=str(error), **error.as_result())
     module.exit_json(**result)
 

@@ -115,7 +115,12 @@ def test_nested_hv_on_a_powered_off_vm(lab, tmp_path):
     )
     assert checked.rc == 0, checked.output
     assert checked["checked"]["changed"] is True
-    assert checked["checked"]["after"] == {"nested_hv_enabled": True, "vpmc_enabled": False}
+    assert checked["checked"]["after"] == {
+        "nested_hv_enabled": True,
+        "vpmc_enabled": False,
+        "iommu_enabled": False,
+        "vbs_enabled": False,
+    }
     assert '-    "nested_hv_enabled": false' in checked.output and '+    "nested_hv_enabled": true' in checked.output
     assert lab.vm("lic70", "off vm")["nested_hv_enabled"] is False
 
@@ -125,8 +130,18 @@ def test_nested_hv_on_a_powered_off_vm(lab, tmp_path):
     assert run.rc == 0, run.output
     applied, again = run["applied"], run["again"]
     assert applied["changed"] is True and applied["power_cycled"] is False
-    assert applied["before"] == {"nested_hv_enabled": False, "vpmc_enabled": False}
-    assert applied["after"] == {"nested_hv_enabled": True, "vpmc_enabled": False}
+    assert applied["before"] == {
+        "nested_hv_enabled": False,
+        "vpmc_enabled": False,
+        "iommu_enabled": False,
+        "vbs_enabled": False,
+    }
+    assert applied["after"] == {
+        "nested_hv_enabled": True,
+        "vpmc_enabled": False,
+        "iommu_enabled": False,
+        "vbs_enabled": False,
+    }
     assert applied["vm"]["name"] == "off vm" and applied["vm"]["power_state"] == "poweredOff"
     assert applied["vm"]["vmx_path"] == "[datastore1] off vm/off vm.vmx"
     assert applied["vm"]["hardware_version"] == "vmx-19" and applied["vm"]["host"] == "lic70"
@@ -217,9 +232,36 @@ def test_vm_without_tools(lab, tmp_path):
     )
     assert run.rc == 0, run.output
     assert run["hard"]["power_operations"] == ["shutdown", "off", "on"]
-    assert run["hard"]["after"] == {"nested_hv_enabled": True, "vpmc_enabled": True}
+    assert run["hard"]["after"] == {
+        "nested_hv_enabled": True,
+        "vpmc_enabled": True,
+        "iommu_enabled": False,
+        "vbs_enabled": False,
+    }
     vm = lab.vm("lic70", "no tools")
     assert vm["power"] == "poweredOn" and vm["nested_hv_enabled"] is True
+
+
+def test_iommu_goes_through_the_flags_and_vbs_is_refused_before_any_change(lab, tmp_path):
+    """iommu_enabled reaches the simulator as ConfigSpec.flags.vvtdEnabled and is read back; vbs on a
+    VM without EFI secure boot is refused naming what is missing, and nothing reaches the host."""
+    tasks = [
+        api("vm_nested_hv", "iommu", name="off vm", iommu_enabled=True),
+        api("vm_nested_hv", "iommu_again", name="off vm", iommu_enabled=True),
+    ]
+    run = lab.playbook("lic70", tasks, tmp_path=tmp_path)
+    assert run.rc == 0, run.output
+    assert run["iommu"]["changed"] is True and run["iommu"]["after"]["iommu_enabled"] is True
+    assert run["iommu_again"]["changed"] is False
+
+    calls, nested = len(lab.api_calls("lic70")), lab.vm("lic70", "off vm")["nested_hv_enabled"]
+    vbs_task = api("vm_nested_hv", "vbs", ignore_errors=True, name="off vm", nested_hv_enabled=False, vbs_enabled=True)
+    vbs = lab.playbook("lic70", [vbs_task], tmp_path=tmp_path)["vbs"]
+    assert vbs["failed"] and vbs["reason"] == "vbs_preconditions"
+    for missing in ("EFI firmware", "EFI secure boot", "nested hardware virtualization on", "nothing was changed"):
+        assert missing in vbs["msg"]
+    assert lab.api_calls("lic70")[calls:] == []
+    assert lab.vm("lic70", "off vm")["nested_hv_enabled"] is nested
 
 
 def test_each_obstacle_has_its_own_message(lab, tmp_path):

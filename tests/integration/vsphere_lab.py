@@ -109,13 +109,14 @@ class Lab(harness_lab.Lab):
         return run
 
 
-def enable_nesting(lab, tmp_path, host, vms, timeout=300) -> ansible.Run:
-    """The enable-nesting playbook with ``vms`` (names, patterns or all) listed on ESXi ``host``.
+def enable_nesting(lab, tmp_path, host, vms, *flags, timeout=300) -> ansible.Run:
+    """The enable-nesting playbook with ``vms`` (names, patterns or all) listed on ESXi ``host``;
+    ``flags``: more ansible-playbook arguments (``-e`` role variables).
 
     The VMs have no guest OS (guest: none): no address to wait for, nothing to verify inside.
     """
     tmp_path.mkdir(parents=True, exist_ok=True)
     extra = tmp_path / "vms.yml"
     extra.write_text(yaml.safe_dump({"all": {"children": {"esxi_hosts": {"hosts": {host: {"nestedvirt_vms": vms}}}}}}))
-    flags = ["-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false"]
+    flags = ["-e", "enable_nesting_wait_for_ip=false", "-e", "enable_nesting_verify=false", *flags]
     return ansible.Job(tmp_path, [lab.inventory, extra], ENABLE_NESTING, *flags).run(timeout)

@@ -33,10 +33,30 @@ def _vm_key(vm):
     return (vm["vmid"], vm["name"], vm["datastore_path"], vm["power_state"], vm["hardware_version"], str(vm["vmx"]))
 
 
+# host_info's facts of the host's CPU (esxcli hardware cpu global get).
+CPU_FIELDS = ("hv_support", "hv_support_meaning", "nested_hv_supported")
+
+
+def _cpu_unknown(full, damaged):
+    """The nesting facts agree but for the CPU, which the damaged answer reports unknown (null,
+    "unknown: ..."): the plan refuses nothing on that, it guesses no value."""
+    nesting = damaged["nesting"]
+    return (
+        nesting["hv_support"] is None
+        and nesting["nested_hv_supported"] is None
+        and nesting["hv_support_meaning"].startswith("unknown")
+        and dict(nesting, **{key: full["nesting"][key] for key in CPU_FIELDS}) == full["nesting"]
+    )
+
+
 def compare_facts(full, damaged):
     """'same' when everything decisions use agrees (not annotations); 'flagged' when the only
-    differences are VMs marked with a fault (power state unknown: nothing acts on them); else 'guess'."""
-    if (full["version"], full["build"], full["nesting"]) != (damaged["version"], damaged["build"], damaged["nesting"]):
+    differences are VMs marked with a fault (power state unknown: nothing acts on them) or the CPU
+    reported unknown; else 'guess'."""
+    if (full["version"], full["build"]) != (damaged["version"], damaged["build"]):
+        return "guess"
+    cpu_flagged = full["nesting"] != damaged["nesting"]
+    if cpu_flagged and not _cpu_unknown(full, damaged):
         return "guess"
     truth = {vm["vmid"]: _vm_key(vm) for vm in full["vms"]}
     seen = {vm["vmid"]: vm for vm in damaged["vms"]}
@@ -44,7 +64,7 @@ def compare_facts(full, damaged):
         return "guess"
     differing = [vmid for vmid in truth if truth[vmid] != _vm_key(seen[vmid])]
     if not differing:
-        return "same"
+        return "flagged" if cpu_flagged else "same"
     flagged = all(seen[vmid].get("fault") and seen[vmid]["power_state"] is None for vmid in differing)
     return "flagged" if flagged else "guess"
 
@@ -115,7 +135,8 @@ def test_parsers_on_damaged_lab_output(lab, case):
         case.inject("%s, captured from host rbad (ESXi 8.0.1): %d damaged copies" % (label, sum(counts.values())))
         case.observe(
             "%s: %d specific errors, %d read as the whole answer (the damage hit nothing a decision uses), %d with "
-            "the damaged VM marked by its fault (power state unknown), %d other answers"
+            "the damaged part marked unknown (a VM by its fault, power state unknown; or the CPU's HV Support null), "
+            "%d other answers"
             % (label.split(" (", maxsplit=1)[0], counts["error"], counts["same"], counts["flagged"], counts["guess"])
         )
         for key in totals:

@@ -241,9 +241,14 @@ class VsphereClient:
     # -- virtual machines ----------------------------------------------------------------------
 
     def reconfigure(self, vm, action, **spec):
-        """Apply a ConfigSpec made of ``spec`` (e.g. nestedHVEnabled=True) and wait for the task."""
+        """Apply a ConfigSpec made of ``spec`` (e.g. nestedHVEnabled=True; a ``flags.`` field goes
+        into the spec's vim.vm.FlagInfo) and wait for the task."""
+        flags = dict((key[len("flags.") :], value) for key, value in spec.items() if key.startswith("flags."))
+        fields = dict((key, value) for key, value in spec.items() if not key.startswith("flags."))
+        if flags:
+            fields["flags"] = vim.vm.FlagInfo(**flags)
         with self._calling(action):
-            task = vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**spec))
+            task = vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**fields))
         self.wait_task(task, action)
 
     def shutdown_guest(self, vm, action):

@@ -20,6 +20,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules imp
     HOSTD_FIELDS,
     MIN_HARDWARE_VERSION,
 )
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._switch_checks import check_vbs
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     HardwareVersionError,
     NestedHvUnsupportedError,
@@ -32,6 +33,16 @@ SERVICE_STATES = ("started", "stopped")
 SERVICE_POLICIES = ("on", "off", "automatic")
 
 NESTED_HV_MIN_API = "5.1"  # VirtualMachineConfigSpec.nestedHVEnabled appeared in vSphere API 5.1
+VM_FLAGS_MIN_API = "6.7"  # vim.vm.FlagInfo's vvtdEnabled and vbsEnabled appeared in vSphere API 6.7
+
+# The module's settings and the ConfigSpec field of each, from the one rules table (a dotted field
+# lies in a nested object: flags.vvtdEnabled is ConfigSpec.flags, a vim.vm.FlagInfo).
+SETTING_FIELDS = dict(
+    nested_hv_enabled=BY_OPTION["nesting"].api,
+    vpmc_enabled=BY_OPTION["vpmc"].api,
+    iommu_enabled=BY_OPTION["iommu"].api,
+    vbs_enabled=BY_OPTION["vbs"].api,
+)
 
 DCUI_SSH = "DCUI (Troubleshooting Options > Enable SSH)"
 HOST_CLIENT_SSH = "the Host Client (Host > Actions > Services > Enable Secure Shell (SSH))"
@@ -107,13 +118,15 @@ class NestedHvPlan(namedtuple("NestedHvPlan", "before after spec power_cycle")):
         return bool(self.spec)
 
 
-def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
+def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False, iommu_enabled=None, vbs_enabled=None):
     """Decide what to do to ``vm``, or raise the typed error that says why it cannot be done.
 
     ``vm`` holds what the client read: name, vmid (None on vCenter), api_version, power_state, version (``vmx-NN``),
-    nested_hv_enabled, vpmc_enabled (None when unset, which ESXi treats as false) and
-    host_nested_hv_supported. Nothing is checked against the host's support when the wanted
-    values are already there and nesting is not being asked for.
+    nested_hv_enabled, vpmc_enabled, iommu_enabled, vbs_enabled (None when unset, which ESXi treats
+    as false), host_nested_hv_supported, and for vbs host_version, firmware and secure_boot. Nothing
+    is checked against the host's support when the wanted values are already there and nesting is
+    not being asked for. Turning vbs on is refused (switch_checks.check_vbs) unless its
+    preconditions hold in the result.
     """
     name = vm["name"]
     if not api_at_least(vm["api_version"], NESTED_HV_MIN_API):
@@ -122,11 +135,26 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
             "whole host instead with nestedvirt.esxi.vmx over SSH: path /etc/vmware/config, create: true, "
             "settings {vhv.allow: true}." % vm["api_version"]
         )
-    before = dict(nested_hv_enabled=bool(vm["nested_hv_enabled"]), vpmc_enabled=bool(vm["vpmc_enabled"]))
+    before = dict((setting, bool(vm.get(setting))) for setting in SETTING_FIELDS)
     wanted = dict(nested_hv_enabled=bool(nested_hv_enabled))
-    if vpmc_enabled is not None:
-        wanted["vpmc_enabled"] = bool(vpmc_enabled)
+    for setting, value in (
+        ("vpmc_enabled", vpmc_enabled),
+        ("iommu_enabled", iommu_enabled),
+        ("vbs_enabled", vbs_enabled),
+    ):
+        if value is not None:
+            wanted[setting] = bool(value)
     after = dict(before, **wanted)
+    if wanted.get("vbs_enabled") and not before["vbs_enabled"]:
+        check_vbs(
+            repr(name),
+            release=vm.get("host_version"),
+            hardware=hardware_version(vm["version"]),
+            firmware=vm.get("firmware"),
+            secure_boot=bool(vm.get("secure_boot")),
+            nesting=after["nested_hv_enabled"],
+            iommu=after["iommu_enabled"],
+        )
 
     if nested_hv_enabled:
         if vm["host_nested_hv_supported"] is False:
@@ -151,9 +179,7 @@ def plan_nested_hv(vm, nested_hv_enabled, vpmc_enabled=None, power_cycle=False):
                 )
             )
 
-    # The ConfigSpec fields, from the one rules table.
-    fields = dict(nested_hv_enabled=BY_OPTION["nesting"].api, vpmc_enabled=BY_OPTION["vpmc"].api)
-    spec = dict((fields[key], value) for key, value in wanted.items() if before[key] != value)
+    spec = dict((SETTING_FIELDS[key], value) for key, value in wanted.items() if before[key] != value)
     cycle = False
     if spec and vm["power_state"] != "poweredOff":
         if vm["power_state"] == "poweredOn" and power_cycle:
@@ -178,7 +204,8 @@ def nested_hv_restricted_hint(vm_name, running, spec):
     The name is quoted as JSON, which YAML reads back unchanged whatever the name holds.
     """
     settings = ", ".join(
-        "%s: %s" % (HOSTD_FIELDS[field], "true" if value else "false") for field, value in sorted(spec.items())
+        "%s: %s" % (HOSTD_FIELDS[field.rpartition(".")[2]], "true" if value else "false")
+        for field, value in sorted(spec.items())
     )
     first = "shut it down with nestedvirt.esxi.vm_power (state: shutdown), then " if running else ""
     return (

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """host_info: everything the collection needs to know about an ESXi host, in one round trip.
 
-The script prints the release, which Python the host has, /etc/vmware/config, getallvms, and
+The script prints the release, which Python the host has, /etc/vmware/config, whether the CPU
+can expose hardware virtualization (`esxcli hardware cpu global get`), getallvms, and
 for every VM the lines of its summary that matter, its nesting keys read from the .vmx and the
 same settings as hostd holds them (get.config). ``build_host_facts`` turns that into facts; a
 truncated answer is an error, never a guess.
@@ -21,6 +22,11 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules imp
     MIN_HARDWARE_VERSION,
     PER_VM_NESTING_SINCE,
     SWITCH_KEYS,
+)
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support import (
+    HV_USABLE,
+    hv_support_meaning,
+    parse_hv_support,
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import (
     EsxiOutputError,
@@ -41,12 +47,15 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._shell import
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import VmxDocument
 
 # The vmx keys reported for every VM: every switch's (nesting_rules) and what the plan and
-# verify need beside them.
-VM_KEYS = SWITCH_KEYS + ("vhv.allow", "virtualHW.version", "numvcpus", "memsize")
+# verify need beside them (the firmware and secure boot: the vbs switch's preconditions).
+VM_KEYS = SWITCH_KEYS + ("vhv.allow", "virtualHW.version", "numvcpus", "memsize", "firmware", "uefi.secureBoot.enabled")
+# The port group of each virtual NIC (ethernet0.networkName, ...): nested ESXi networking.
+_NETWORK_KEY = r"ethernet[0-9]+\.networkName"
+_KEY_ALTERNATIVES = "|".join([re.escape(key) for key in VM_KEYS] + [_NETWORK_KEY])
 
 # ESXi's reader takes only space and tab as blanks (a \v or NBSP is part of the name), so the
 # pattern names exactly those two; the tab stands in it literally for BusyBox grep -E.
-_KEYS_PATTERN = "^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS)
+_KEYS_PATTERN = "^[ \t]*(%s)[ \t]*=" % _KEY_ALTERNATIVES
 _SUMMARY_LINES = r"^ *(powerState|toolsRunningStatus|ipAddress|vmPathName) = |\((vim|vmodl)\.fault\.|^ *msg = "
 # hostd's copy of the switches (nesting_rules.HOSTD_FIELDS): a difference from the .vmx is an
 # edit hostd has not reloaded.
@@ -104,6 +113,9 @@ def host_info_command():
         'for p in /bin/python /usr/bin/python /bin/python3 /usr/bin/python3; do [ -x "$p" ] && echo "$p"; done',
         mark("hostconfig"),
         "cat /etc/vmware/config 2>/dev/null",
+        # Can the CPU expose VT-x/AMD-V to VMs at all (read before any VM is powered down).
+        mark("cpu"),
+        "esxcli hardware cpu global get 2>&1",
         mark("getallvms"),
         "all=$(vim_cmd vmsvc/getallvms 2>&1)",
         "printf '%s\\n' \"$all\"",
@@ -142,7 +154,40 @@ def vm_nesting_enabled(method, vm, host_allow, document):
     return document.holds("vhv.enable", "TRUE") and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
 
 
-_KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % "|".join(re.escape(key) for key in VM_KEYS), re.I | re.A)
+_KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % _KEY_ALTERNATIVES, re.I | re.A)
+_NETWORK_LINE = re.compile(r"^%s$" % _NETWORK_KEY, re.I | re.A)
+
+
+def host_cpu_nesting(text):
+    """What `esxcli hardware cpu global get` says of the host's hardware virtualization:
+    ``hv_support`` (an int, None when the output is unreadable or the command is missing),
+    ``hv_support_meaning``, and ``nested_hv_supported`` (HV Support 3; None when unknown). An
+    unreadable answer is kept visible in the meaning, never taken as "cannot nest"."""
+    try:
+        value = parse_hv_support(text)
+    except EsxiOutputError:
+        first = (text.strip().split("\n") or [""])[0].strip()[:120]
+        return {
+            "hv_support": None,
+            "hv_support_meaning": "unknown: esxcli hardware cpu global get printed no HV Support (%s)"
+            % (first or "nothing"),
+            "nested_hv_supported": None,
+        }
+    return {
+        "hv_support": value,
+        "hv_support_meaning": hv_support_meaning(value),
+        "nested_hv_supported": value == HV_USABLE,
+    }
+
+
+def vm_networks(document):
+    """The port groups the VM's NICs use (``ethernetN.networkName``), each once, in file order."""
+    found = []
+    for key in document.keys():  # noqa: SIM118 - not a dict
+        value = document.get(key)
+        if _NETWORK_LINE.match(key) and value and value not in found:
+            found.append(value)
+    return found
 
 
 def hostd_view(text):
@@ -234,6 +279,7 @@ def build_host_facts(stdout):
             vm["fault"] = "%s: %s" % (fault["name"], fault["msg"])
         document = VmxDocument.parse(vmx_lines.get(vm["vmid"], ""))
         vm["vmx"] = {key: document.get(key) for key in VM_KEYS if document.get(key) is not None}
+        vm["networks"] = vm_networks(document)
         # Keys defined twice with values that disagree: ESXi reads the first, but which one was
         # meant is unknown, so the plan rewrites them to one line (never "already set").
         vm["vmx_conflicts"] = [key for key in VM_KEYS if document.ambiguous(key)]
@@ -249,7 +295,7 @@ def build_host_facts(stdout):
         "build": release["build"],
         "update": release["update"],
         "python": python,
-        "nesting": dict(method, host_vhv_allow=host_allow),
+        "nesting": dict(method, host_vhv_allow=host_allow, **host_cpu_nesting(single.get("cpu", ""))),
         "host_config": host_config.as_dict(),
         "vms": vms,
         "invalid_vmids": invalid,

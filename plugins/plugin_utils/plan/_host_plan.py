@@ -23,9 +23,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules import EXTRAS, MIN_HARDWARE_VERSION
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules import (
+    BY_OPTION,
+    EXTRAS,
+    MIN_HARDWARE_VERSION,
+)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._switch_checks import vbs_missing
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._nesting_plan import vm_plan
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._vm_select import VmSelectionError, select_vm
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import values_equal
 
 ACTIONS = ("nothing", "configure", "power_cycle", "resume", "remove_marker", "refuse")
 # The steps of a batch each action takes part in.
@@ -70,6 +76,62 @@ def _refusal(vm, plan, force, upgrade_hardware):
     return None
 
 
+def _host_refusal(facts, state):
+    """(reason, text) when the host's CPU cannot expose hardware virtualization to any VM
+    (host_info's ``hv_support`` known and not 3); an unknown value refuses nothing."""
+    nesting = facts["nesting"]
+    value = nesting.get("hv_support")
+    if state != "enabled" or value is None or nesting.get("nested_hv_supported") is not False:
+        return None
+    return "host_cannot_nest", (
+        "the ESXi host cannot expose hardware virtualization to its VMs: esxcli hardware cpu global get says "
+        "HV Support: %s (%s), and nesting needs 3 (VT-x/AMD-V enabled and usable, with EPT/RVI); "
+        "the VM was left as it is, never shut down" % (value, nesting.get("hv_support_meaning"))
+    )
+
+
+def _switch_refusal(facts, vm, plan, state, extras, method):
+    """(reason, text) when an asked-for switch cannot be set on this path or this VM."""
+    if state != "enabled":
+        return None
+    if method in ("api", "auto") and extras.get("passthrough"):
+        return "switch_not_in_api", (
+            "passthrough (%s) has no field in the vSphere API and is never sent as extraConfig; "
+            "use the SSH path (method ssh) for it" % ", ".join(sorted(BY_OPTION["passthrough"].keys))
+        )
+    # Switches whose hardware need is beyond the version 9 that upgrade_hardware reaches (iommu).
+    hardware = vm.get("hardware_version") or 0
+    below = [
+        option
+        for option in EXTRAS
+        if extras.get(option)
+        and hardware < (BY_OPTION[option].min_hardware or 0)
+        and BY_OPTION[option].min_hardware > MIN_HARDWARE_VERSION
+    ]
+    if below and not extras.get("vbs"):  # vbs names its hardware need among its preconditions
+        switch = BY_OPTION[below[0]]
+        return "hardware_too_old", (
+            "virtual hardware %s is below the %d that %s (%s) needs; upgrade the VM's compatibility while it is off"
+            % (hardware, switch.min_hardware, switch.option, ", ".join(sorted(switch.keys)))
+        )
+    if not extras.get("vbs"):
+        return None
+    vmx = dict(vm.get("vmx") or {}, **plan["vmx_settings"])
+    for key in plan["vmx_remove"]:
+        vmx.pop(key, None)
+    missing = vbs_missing(
+        release=facts.get("version"),
+        hardware=vm.get("hardware_version"),
+        firmware=vmx.get("firmware"),
+        secure_boot=values_equal(vmx.get("uefi.secureBoot.enabled", "FALSE"), "TRUE"),
+        nesting=plan["method"] == "vm" and values_equal(vmx.get("vhv.enable", "FALSE"), "TRUE"),
+        iommu=values_equal(vmx.get("vvtd.enable", "FALSE"), "TRUE"),
+    )
+    if missing:
+        return "vbs_preconditions", "virtualization-based security needs %s; nothing was changed" % "; ".join(missing)
+    return None
+
+
 def _action(plan):
     if plan["needs_change"]:
         return "power_cycle" if plan["needs_power_cycle"] or plan["resume_power_on"] else "configure"
@@ -90,6 +152,7 @@ def host_plan(
     host_switch_changed=False,
     batch_size=0,
     wait_for_address=(),
+    method="ssh",
 ):
     """The host's plan: ``{"vms": [entry...], "batches": [[entry...]...], "refused": [entry...]}``.
 
@@ -97,7 +160,11 @@ def host_plan(
     ``extras``: {option: bool} for nesting_rules.EXTRAS. ``batch_size``: how many VMs may be
     powered off at once (0: all of them). ``wait_for_address``: the names whose power-on waits
     until VMware Tools report an address (VMs listed by name whose guest is verified there), where
-    they had one before; every power-on waits for Tools where Tools ran before.
+    they had one before; every power-on waits for Tools where Tools ran before. ``method``: the
+    path that will make the change (ssh, api, auto), for the switches the API cannot set.
+
+    Refused before anything changes: every VM, when the host's CPU cannot nest (host_cannot_nest);
+    a VM that lacks what an asked-for switch needs (vbs_preconditions, switch_not_in_api).
     """
     if not facts or "vms" not in facts or "nesting" not in facts:
         raise HostPlanError("no nestedvirt_esxi facts for the host: run nestedvirt.esxi.host_info on it first")
@@ -126,12 +193,15 @@ def host_plan(
             "reason": None,
             "ip_address": vm.get("ip_address"),
             "numvcpus": vm.get("vmx", {}).get("numvcpus"),
+            "networks": list(vm.get("networks") or ()),  # its NICs' port groups (nested ESXi networking)
         }
         entry["handle"].update(
             wait_for_ip=bool(vm["name"] in wait_for_address and vm.get("ip_address")),
             wait_for_tools=vm.get("tools_running_status") == "guestToolsRunning",
         )
-        refusal = _refusal(vm, plan, force, upgrade_hardware) if entry["action"] != "nothing" else None
+        refusal = _host_refusal(facts, state) or _switch_refusal(facts, vm, plan, state, extras, method)
+        if not refusal and entry["action"] != "nothing":
+            refusal = _refusal(vm, plan, force, upgrade_hardware)
         if refusal:
             entry.update(action="refuse", reason=refusal[0], reasons=[refusal[1]] + plan["reasons"])
         entries.append(entry)

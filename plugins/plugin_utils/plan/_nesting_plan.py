@@ -30,12 +30,25 @@ class PlanError(NestedvirtError, ValueError):
     reason = "no_facts"
 
 
+# The opt-in switch each .vmx key belongs to.
+_OPTION_OF_KEY = dict((key, option) for option in EXTRAS for key in BY_OPTION[option].keys)
+
+
 def _differs(current, wanted):
     return current is None or not values_equal(current, wanted)
 
 
 def nesting_plan(
-    facts, vm_name, state="enabled", vpmc=False, hide_hypervisor=False, hardware_mmu=False, host_switch_changed=False
+    facts,
+    vm_name,
+    state="enabled",
+    vpmc=False,
+    hide_hypervisor=False,
+    hardware_mmu=False,
+    host_switch_changed=False,
+    iommu=False,
+    vbs=False,
+    passthrough=False,
 ):
     """The plan for one VM, from the host's nestedvirt_esxi facts.
 
@@ -45,7 +58,14 @@ def nesting_plan(
     if not facts or "vms" not in facts:
         raise PlanError("no nestedvirt_esxi facts for the VM's ESXi host: run nestedvirt.esxi.host_info on it first")
     vm = select_vm(facts["vms"], name=vm_name)
-    extras = {"vpmc": vpmc, "hide_hypervisor": hide_hypervisor, "hardware_mmu": hardware_mmu}
+    extras = {
+        "vpmc": vpmc,
+        "hide_hypervisor": hide_hypervisor,
+        "hardware_mmu": hardware_mmu,
+        "iommu": iommu,
+        "vbs": vbs,
+        "passthrough": passthrough,
+    }
     return vm_plan(vm, facts["nesting"], state, extras, host_switch_changed)
 
 
@@ -97,7 +117,7 @@ def vm_plan(vm, nesting, state="enabled", extras=None, host_switch_changed=False
     for key in stale:
         if not wanted_on and key not in vmx_remove:
             vmx_remove.append(key)
-        elif wanted_on and (key == "vhv.enable" or (key == "vpmc.enable" and extras.get("vpmc"))):
+        elif wanted_on and (key == "vhv.enable" or extras.get(_OPTION_OF_KEY.get(key))):
             vmx_settings.setdefault(key, "TRUE")
     reload_pending = bool(stale)
 

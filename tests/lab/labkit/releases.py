@@ -166,6 +166,10 @@ def esxcli_has_maintenance(v: Version) -> bool:
     return v[0] >= 9
 
 
+def esxcli_has_reliable_memory(v: Version) -> bool:
+    return v[0] >= 9  # `esxcli hardware cpu global get`; the facts' only sample with it is 9.0
+
+
 def short_version(v: Version) -> str:
     """The version `vmware -l` prints: two parts from 7.0 on (`7.0`), three before (`6.7.0`)."""
     return f"{v[0]}.{v[1]}" if v[0] >= 7 else ".".join(map(str, v))

@@ -1,4 +1,4 @@
-"""The exact text of `vmware -v|-l`, `esxcli` (system version, vSwitch security policy) and the
+"""The exact text of `vmware -v|-l`, `esxcli` (system version, CPU, vSwitch security policy) and the
 login banner, per ESXi release. Pure functions.
 """
 
@@ -43,6 +43,25 @@ def esxcli_version(version: str, build: int, update: int, patch: int, maintenanc
         pairs.append(("Patch", str(patch)))
     if releases.esxcli_has_maintenance(v):
         pairs.append(("Maintenance", str(maintenance)))
+    return _esxcli_lines(pairs, indent)
+
+
+def esxcli_cpu_global(version: str, nested_hv_supported: bool, indent: bool = True) -> str:
+    """`esxcli hardware cpu global get`: the facts' sample (one package, four cores, no
+    hyperthreading). `HV Support: 3` (VT-x/AMD-V enabled and usable) on a host that can nest, `1`
+    (may be available but not supported: a CPU without EPT/RVI) on one that cannot; 9.0 and later
+    add `Reliable Memory:` (the facts: "newer builds")."""
+    pairs = [
+        ("CPU Packages", "1"),
+        ("CPU Cores", "4"),
+        ("CPU Threads", "4"),
+        ("Hyperthreading Active", "false"),
+        ("Hyperthreading Supported", "false"),
+        ("Hyperthreading Enabled", "true"),
+        ("HV Support", "3" if nested_hv_supported else "1"),
+    ]
+    if releases.esxcli_has_reliable_memory(releases.parse(version)):
+        pairs.append(("Reliable Memory", "false"))
     return _esxcli_lines(pairs, indent)
 
 

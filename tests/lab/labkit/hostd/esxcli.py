@@ -1,5 +1,5 @@
-"""The commands a host answers besides vim-cmd: `esxcli` (system version, vSwitch security
-policy) and `df`. A mixin of labkit.hostd.server.Hostd (it needs self.cfg, self.version, self.lock,
+"""The commands a host answers besides vim-cmd: `esxcli` (system version, CPU, vSwitch
+security policy) and `df`. A mixin of labkit.hostd.server.Hostd (it needs self.cfg, self.version, self.lock,
 self.rt, self.vswitch, self.portgroups).
 """
 
@@ -16,6 +16,9 @@ class HostCommands:
         if words[:3] == ["system", "version", "get"] and len(args) == 3:
             h = self.cfg
             return 0, fmt.esxcli_version(h.version, h.build, h.update, h.patch, h.maintenance, h.esxcli_indent)
+        if args == ["hardware", "cpu", "global", "get"]:
+            h = self.cfg
+            return 0, fmt.esxcli_cpu_global(h.version, h.nested_hv_supported, h.esxcli_indent)
         if args[:5] == ["network", "vswitch", "standard", "policy", "security"] and len(args) > 5:
             return self._security(args[5], args[6:], portgroup=False)
         if args[:6] == ["network", "vswitch", "standard", "portgroup", "policy", "security"] and len(args) > 6:

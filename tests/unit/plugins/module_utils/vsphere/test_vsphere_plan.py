@@ -1,10 +1,13 @@
 """What the vSphere API modules decide from what they read (no server involved)."""
 
+import re
+
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ansible_collections.nestedvirt.esxi.plugins.module_utils._switch_checks import VbsPreconditionsError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     HardwareVersionError,
     NestedHvUnsupportedError,
@@ -139,8 +142,9 @@ def test_off_vm_gets_nested_hv():
     plan = plan_nested_hv(vm(), True)
     assert plan.changed and not plan.power_cycle
     assert plan.spec == {"nestedHVEnabled": True}
-    assert plan.before == {"nested_hv_enabled": False, "vpmc_enabled": False}
-    assert plan.after == {"nested_hv_enabled": True, "vpmc_enabled": False}
+    off = {"vpmc_enabled": False, "iommu_enabled": False, "vbs_enabled": False}
+    assert plan.before == dict(off, nested_hv_enabled=False)
+    assert plan.after == dict(off, nested_hv_enabled=True)
 
 
 def test_already_set_changes_nothing_even_when_running():
@@ -152,7 +156,44 @@ def test_vpmc_is_left_alone_unless_asked():
     assert plan_nested_hv(vm(nested_hv_enabled=True, vpmc_enabled=True), True).spec == {}
     plan = plan_nested_hv(vm(nested_hv_enabled=True), True, vpmc_enabled=True)
     assert plan.spec == {"vPMCEnabled": True}
-    assert plan.after == {"nested_hv_enabled": True, "vpmc_enabled": True}
+    assert plan.after == {"nested_hv_enabled": True, "vpmc_enabled": True, "iommu_enabled": False, "vbs_enabled": False}
+
+
+VBS_READY = dict(host_version="6.7.0", version="vmx-14", firmware="efi", secure_boot=True)
+
+
+def test_iommu_and_vbs_go_into_the_flags():
+    plan = plan_nested_hv(vm(**VBS_READY), True, iommu_enabled=True, vbs_enabled=True)
+    assert plan.spec == {"nestedHVEnabled": True, "flags.vvtdEnabled": True, "flags.vbsEnabled": True}
+    assert plan.after["iommu_enabled"] and plan.after["vbs_enabled"]
+    # Left alone unless asked; already on: nothing to do.
+    assert plan_nested_hv(vm(nested_hv_enabled=True, iommu_enabled=True), True).spec == {}
+
+
+@pytest.mark.parametrize(
+    "change, iommu, named",
+    [
+        ({"host_version": "6.5.0"}, True, "ESXi 6.7 or later"),
+        ({"version": "vmx-13"}, True, "virtual hardware 14 or later (the VM has 13)"),
+        ({"firmware": "bios"}, True, "EFI firmware"),
+        ({"secure_boot": False}, True, "EFI secure boot"),
+        ({}, None, "the virtual IOMMU on"),
+    ],
+)
+def test_vbs_through_the_api_checks_its_preconditions_first(change, iommu, named):
+    with pytest.raises(VbsPreconditionsError, match=re.escape(named)) as raised:
+        plan_nested_hv(vm(**dict(VBS_READY, **change)), True, iommu_enabled=iommu, vbs_enabled=True)
+    assert raised.value.reason == "vbs_preconditions"
+
+
+def test_vbs_needs_nesting_on_in_the_result_through_the_api():
+    with pytest.raises(VbsPreconditionsError, match="nested hardware virtualization on"):
+        plan_nested_hv(vm(**VBS_READY), False, iommu_enabled=True, vbs_enabled=True)
+
+
+def test_a_restricted_hint_names_the_vmx_keys_of_flags():
+    hint = nested_hv_restricted_hint("w", False, {"flags.vvtdEnabled": True, "nestedHVEnabled": True})
+    assert "settings: {nestedHVEnabled: true" not in hint and "vvtd.enable: true" in hint and "vhv.enable: true" in hint
 
 
 def test_running_vm_needs_power_cycle():

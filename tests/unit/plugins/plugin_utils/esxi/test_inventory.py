@@ -1,7 +1,10 @@
 """host_info's answer -> facts; built from the formats in esxi-facts.md."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support import hv_support_meaning
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory import (
     build_host_facts,
     host_info_command,
@@ -10,6 +13,7 @@ from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._inventory im
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._output import EsxiOutputError
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.plan._nesting_plan import nesting_plan
+from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.vmx._format import escape_value
 from ansible_collections.nestedvirt.esxi.tests.unit.fixtures.loader import load_fixture
 
 GETALLVMS = "\n".join(
@@ -32,6 +36,7 @@ def answer(
     end=True,
     restart_pending=False,
     hostd=None,
+    cpu=None,
 ):
     vm_keys = vm_keys or {}
     parts = [
@@ -41,6 +46,8 @@ def answer(
         "/bin/python",
         "@@nestedvirt hostconfig",
         config,
+        "@@nestedvirt cpu",
+        load_fixture("6.7.0", "esxcli-hardware-cpu-global-get") if cpu is None else cpu,
         "@@nestedvirt getallvms",
         GETALLVMS,
         "@@nestedvirt summary 102",
@@ -166,10 +173,66 @@ def test_on_50_nesting_is_host_wide():
         "path": "/etc/vmware/config",
         "min_hardware_version": None,
         "host_vhv_allow": True,
+        "hv_support": 3,
+        "hv_support_meaning": "VT-x/AMD-V enabled and usable",
+        "nested_hv_supported": True,
     }
     assert all(vm["nested_hv_enabled"] for vm in facts["vms"])
     facts = build_host_facts(answer(version=version))
     assert not any(vm["nested_hv_enabled"] for vm in facts["vms"])
+
+
+@pytest.mark.parametrize(
+    "release, name, value, supported",
+    [
+        ("6.7.0", "esxcli-hardware-cpu-global-get", 3, True),
+        ("6.7.0", "esxcli-hardware-cpu-global-get-no-nesting", 1, False),
+        ("9.0.0", "esxcli-hardware-cpu-global-get-reliable-memory", 3, True),
+    ],
+)
+def test_the_hosts_cpu_says_whether_it_can_nest(release, name, value, supported):
+    nesting = build_host_facts(answer(cpu=load_fixture(release, name)))["nesting"]
+    assert (nesting["hv_support"], nesting["nested_hv_supported"]) == (value, supported)
+    assert nesting["hv_support_meaning"] == hv_support_meaning(value)
+
+
+@pytest.mark.parametrize(
+    "cpu, shown",
+    [
+        ("", "nothing"),
+        ("Error: Unknown command or namespace hardware cpu global get", "Unknown command"),
+        ("sh: esxcli: not found", "not found"),
+    ],
+)
+def test_an_unreadable_cpu_answer_is_unknown_not_a_refusal(cpu, shown):
+    """A host whose esxcli is missing or says something else: nothing is concluded, and the facts
+    show what it said."""
+    nesting = build_host_facts(answer(cpu=cpu))["nesting"]
+    assert nesting["hv_support"] is None and nesting["nested_hv_supported"] is None
+    assert nesting["hv_support_meaning"].startswith("unknown") and shown in nesting["hv_support_meaning"]
+
+
+def test_the_port_groups_of_the_vms_nics_are_read_from_the_vmx():
+    keys = 'virtualHW.version = "10"\nethernet0.networkName = "VM Network"\nEthernet1.networkName = "Lab PG"\n'
+    keys += 'ethernet2.networkName = "VM Network"\nfirmware = "efi"'
+    vm = build_host_facts(answer(vm_keys={"80": keys}))["vms"][1]
+    assert vm["networks"] == ["VM Network", "Lab PG"]
+    assert vm["vmx"] == {"virtualHW.version": "10", "firmware": "efi"}
+
+
+# Port group names as ESXi allows them: any text but NUL and lone surrogates (escaped in the .vmx).
+PORT_GROUPS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
+
+
+@given(st.lists(PORT_GROUPS, min_size=1, max_size=5), st.sampled_from(["ethernet", "Ethernet", "ETHERNET"]))
+def test_any_port_group_name_comes_back_as_written(names, spelling):
+    """Each NIC's port group, however its name is spelt (blanks, quotes, '#', non-ASCII: escaped as
+    VMware writes them), comes back once, in NIC order."""
+    keys = ['virtualHW.version = "10"'] + [
+        '%s%d.networkName = "%s"' % (spelling, index, escape_value(name)) for index, name in enumerate(names)
+    ]
+    vm = build_host_facts(answer(vm_keys={"80": "\n".join(keys)}))["vms"][1]
+    assert vm["networks"] == list(dict.fromkeys(names))
 
 
 def test_a_cut_answer_is_an_error():
