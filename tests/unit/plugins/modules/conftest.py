@@ -13,10 +13,10 @@ import os
 import pytest
 from ansible.module_utils import basic
 
-try:  # ansible-core 2.19 and later
-    from ansible.module_utils import _internal
-except ImportError:  # 2.16-2.18: no controller flag, no serialization profiles
-    _internal = None
+# ansible-core 2.19 and later: a module's serialization profile and the controller flag; 2.16-2.18
+# have neither (2.18's module_utils._internal exists without them).
+HAS_PROFILES = hasattr(basic, "_ANSIBLE_PROFILE")
+_internal = importlib.import_module("ansible.module_utils._internal") if HAS_PROFILES else None
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def run_module(monkeypatch, capsys):
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-        if _internal is not None:
+        if HAS_PROFILES:
             monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
             # As on a target: warnings go into the result, not to the controller's display (the flag
             # is set once any controller code, e.g. the action plugins' tests, was imported).
