@@ -182,10 +182,10 @@ reliability: deps
 molecule: collection
 	$(BIN)/molecule test --all
 
-# The ansible-core versions meta/runtime.yml admits that this machine's Python runs, each in a venv
+# The ansible-core versions meta/runtime.yml admits that this machine's Pythons run, each in a venv
 # of its own (tools/matrix/ansible-core-<version>.txt): its ansible-test sanity, the unit tests and
 # the playbook on the demo lab (tools/matrix/run). MATRIX_VERSIONS picks some, e.g. "2.16 2.19".
-# Part of `make test`: all four took 9 min 28 s here (README, "Tested ansible-core versions").
+# Part of `make test` (its time: README, "Tested ansible-core versions").
 MATRIX_VERSIONS ?=
 matrix: collection package
 	tools/matrix/run $(MATRIX_VERSIONS)
