@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTION_ROOT)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection test lint unit sanity ansible-lint package docs-lint docs ee lab-test integration reliability molecule bench demo clean
+.PHONY: help deps venv collection test lint unit sanity ansible-lint package docs-lint docs ee lab-test integration reliability molecule matrix bench demo clean
 
 help:
 	@echo "make test   - set up (apt + venv) and run every check and test"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench  - set up and measure the playbook on the lab beside the alternatives (bench/results)"
 	@echo "make docs   - build the docs site (HTML in .tmp/docsite/build/html) with antsibull-docs and Sphinx"
 	@echo "make lint | unit | sanity | ansible-lint | package | docs-lint | ee | lab-test | integration | reliability | molecule - one part of 'make test'"
+	@echo "make matrix - sanity, unit tests and the demo playbook on every ansible-core version the collection claims"
 
 # Debian packages: install only what is missing, so a prepared machine pays nothing. The package
 # lists are needed anyway: the lab downloads Debian's kernel package for its guests.
@@ -181,7 +182,15 @@ reliability: deps
 molecule: collection
 	$(BIN)/molecule test --all
 
-test: lint unit sanity ansible-lint package ee docs-lint docs lab-test integration reliability molecule
+# The ansible-core versions meta/runtime.yml admits that this machine's Pythons run, each in a venv
+# of its own (tools/matrix/ansible-core-<version>.txt): its ansible-test sanity, the unit tests and
+# the playbook on the demo lab (tools/matrix/run). MATRIX_VERSIONS picks some, e.g. "2.16 2.19".
+# Part of `make test` (its time: README, "Tested ansible-core versions").
+MATRIX_VERSIONS ?=
+matrix: collection package
+	tools/matrix/run $(MATRIX_VERSIONS)
+
+test: lint unit sanity ansible-lint package ee docs-lint docs lab-test integration reliability molecule matrix
 
 # Benchmarks (not part of test): bench/run measures the playbook on the lab beside the peers, in one
 # run, and writes bench/results/latest.json and latest.md.

@@ -283,6 +283,13 @@ class _Display:
 def _failed_result(error):
     """What the executor makes of an exception out of ``run()``: the result an AnsibleAction error
     carries (with failed and msg), else failed with the error's message."""
-    from ansible._internal._errors._error_utils import result_dict_from_exception
+    try:  # ansible-core 2.19 and later
+        from ansible._internal._errors._error_utils import result_dict_from_exception
+    except ImportError:  # 2.16-2.18: TaskExecutor._execute returns the action error's own result
+        from ansible.errors import AnsibleActionFail, AnsibleActionSkip
+
+        if isinstance(error, (AnsibleActionFail, AnsibleActionSkip)):
+            return error.result
+        return {"failed": True, "msg": str(error)}
 
     return result_dict_from_exception(error, accept_result_contribution=True)

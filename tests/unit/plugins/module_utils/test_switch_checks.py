@@ -1,5 +1,9 @@
 """The VBS preconditions, one function for the SSH planner and the API module."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._switch_checks import (

@@ -2,12 +2,21 @@
 arguments given through ``ansible.module_utils.basic._ANSIBLE_ARGS``, ``main()`` called, its
 ``SystemExit`` caught and the JSON it printed read back."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import importlib
 import json
 import os
 
 import pytest
-from ansible.module_utils import _internal, basic
+from ansible.module_utils import basic
+
+# ansible-core 2.19 and later: a module's serialization profile and the controller flag; 2.16-2.18
+# have neither (2.18's module_utils._internal exists without them).
+HAS_PROFILES = hasattr(basic, "_ANSIBLE_PROFILE")
+_internal = importlib.import_module("ansible.module_utils._internal") if HAS_PROFILES else None
 
 
 @pytest.fixture
@@ -19,10 +28,11 @@ def run_module(monkeypatch, capsys):
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-        monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-        # As on a target: warnings go into the result, not to the controller's display (the flag is
-        # set once any controller code, e.g. the action plugins' tests, was imported).
-        monkeypatch.setattr(_internal, "is_controller", False)
+        if HAS_PROFILES:
+            monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+            # As on a target: warnings go into the result, not to the controller's display (the flag
+            # is set once any controller code, e.g. the action plugins' tests, was imported).
+            monkeypatch.setattr(_internal, "is_controller", False)
         main = importlib.import_module("ansible_collections.nestedvirt.esxi.plugins.modules.%s" % module).main
         capsys.readouterr()  # only what the module prints
         with pytest.raises(SystemExit) as stopped:

@@ -3,6 +3,10 @@
 The lab's vSphere simulator covers the rest (tests/integration/test_vsphere_modules.py).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import socket
 
 PASSWORD = "never-in-Output-7"  # noqa: S105 - a test value that must never be shown

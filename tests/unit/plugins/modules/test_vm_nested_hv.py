@@ -3,6 +3,10 @@
 The lab's vSphere simulator covers the rest (tests/integration/test_vsphere_modules.py).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 CONNECTION = {"hostname": "127.0.0.1", "username": "root", "password": "pw-Not-Shown-3"}
 
 

@@ -1,5 +1,9 @@
 """The shared connection options: environment fallbacks, secrets, and the doc fragment that describes them."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator

@@ -5,6 +5,10 @@ from real sockets (a closed port, a TLS server with an untrusted certificate, an
 is not vSphere).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import datetime
 import http.server
 import ipaddress

@@ -1,5 +1,9 @@
 """What the vSphere API modules decide from what they read (no server involved)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import re
 
 import pytest
