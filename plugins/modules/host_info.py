@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: host_info
 short_description: Read an ESXi host's release, nesting method and every VM's state in one round trip
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads, over SSH in a single command, the ESXi release (version, build, update), which Python
     the host has, how this release enables nested virtualization, the host-wide C(vhv.allow) value

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: ssh_service
 short_description: Start, stop and set the policy of SSH (TSM-SSH) on an ESXi host through the vSphere API
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the SSH service (C(TSM-SSH)) of an ESXi host and starts or stops it and sets its startup
     policy, through the vSphere API.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: vm_nested_hv
 short_description: Turn nested hardware virtualization of a VM on or off through the vSphere API
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets a virtual machine's C(nestedHVEnabled) (and, if asked, C(vPMCEnabled), C(flags.vvtdEnabled),
     C(flags.vbsEnabled)) through the vSphere API, so that the guest sees Intel VT-x or AMD-V and can

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: vm_power
 short_description: Power an ESXi VM off, shut it down gracefully or power it on, over SSH
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Brings a VM registered on an ESXi host to a power state with C(vim-cmd), in one SSH round
     trip per operation, the waiting included. The host itself waits for the shutdown to finish or

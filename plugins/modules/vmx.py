@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: vmx
 short_description: Edit VMware .vmx files and /etc/vmware/config losslessly over SSH
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets or removes keys in a VMware C(key = "value") configuration file, such as a virtual
     machine's C(.vmx) file or an ESXi host's C(/etc/vmware/config), and leaves every other byte as

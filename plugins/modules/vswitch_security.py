@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: vswitch_security
 short_description: Allow promiscuous mode, forged transmits and MAC changes on an ESXi vSwitch or port group
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads and sets the security policy of a standard vSwitch or one of its port groups with
     C(esxcli network vswitch standard [portgroup] policy security), over SSH.

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: wait_for_banner
 short_description: Wait, from the controller, until a TCP port greets with a banner (an SSH server that answers)
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - Connects from the controller process itself to O(host):O(port) and reads what the server says
     first, again every half second until it matches O(search) or O(timeout) seconds have passed.
