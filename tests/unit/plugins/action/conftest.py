@@ -283,7 +283,15 @@ class _Display:
 def _failed_result(error):
     """What the executor makes of an exception out of ``run()``: the result an AnsibleAction error
     carries (with failed and msg), else failed with the error's message."""
-    try:  # ansible-core 2.19 and later
+    try:  # ansible-core 2.21 and later: the executor's unified task result
+        from ansible._internal._task import UnifiedTaskResult
+    except ImportError:
+        UnifiedTaskResult = None
+    if UnifiedTaskResult is not None:
+        # pylint: disable-next=protected-access
+        utr = UnifiedTaskResult._create_from_exception(error, accept_result_contribution=True, source_is_module=False)
+        return utr.as_result_dict()
+    try:  # ansible-core 2.19 and 2.20
         from ansible._internal._errors._error_utils import result_dict_from_exception
     except ImportError:  # 2.16-2.18: TaskExecutor._execute returns the action error's own result
         from ansible.errors import AnsibleActionFail, AnsibleActionSkip

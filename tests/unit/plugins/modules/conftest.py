@@ -12,6 +12,7 @@ import os
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common.parameters import PASS_VARS
 
 # ansible-core 2.19 and later: a module's serialization profile and the controller flag; 2.16-2.18
 # have neither (2.18's module_utils._internal exists without them).
@@ -27,7 +28,12 @@ def run_module(monkeypatch, capsys):
                 monkeypatch.delenv(name)
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
+        # From ansible-core 2.21 a module reports its `invocation` only when the controller asks
+        # (ANSIBLE_INJECT_INVOCATION); older releases always do, and refuse the key.
+        module_args = dict(args)
+        if "inject_invocation" in PASS_VARS:
+            module_args["_ansible_inject_invocation"] = True
+        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": module_args}).encode())
         if HAS_PROFILES:
             monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
             # As on a target: warnings go into the result, not to the controller's display (the flag
