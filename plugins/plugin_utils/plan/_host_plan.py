@@ -356,14 +356,18 @@ DONE = {
 def summary_table(results, verified):
     """One aligned table of every VM of these hosts' outcomes (``enable_nesting_result`` each), as
     lines: VM, ESXi host and release, what was done (or why not), and what its guest showed
-    (``verified``: {inventory name: verify_result}), or why it was not verified."""
+    (``verified``: {inventory name: verify_result}), or why it was not verified. A failure shows
+    its reason and a note number in the table; the notes, with the whole message, follow it, so a
+    long message does not widen every row."""
     rows = [("VM", "ESXi host", "release", "result", "guest")]
+    notes = []
     for result in results:
         targets = dict((target["name"], target) for target in verify_targets(result, "all"))
         would = result.get("check_mode")
         for vm in result.get("vms", ()):
             if vm.get("failed"):
-                done = "FAILED (%s): %s" % (vm.get("reason") or "error", vm.get("msg"))
+                notes.append("[%d] %s: %s" % (len(notes) + 1, vm["name"], vm.get("msg")))
+                done = "FAILED (%s) [%d]" % (vm.get("reason") or "error", len(notes))
             elif would:
                 done = "would " + DONE[vm["action"]][0]
             else:
@@ -387,4 +391,4 @@ def summary_table(results, verified):
         [str(cell).ljust(widths[column]) if column < 4 else str(cell) for column, cell in enumerate(row)]
         for row in rows
     ]
-    return ["  ".join(cells).rstrip() for cells in padded]
+    return ["  ".join(cells).rstrip() for cells in padded] + notes

@@ -190,6 +190,19 @@ def test_verify_targets_and_the_summary():
     assert len(set(line.index("6.7.0") for line in lines[1:])) == 1  # aligned
 
 
+def test_a_failure_in_the_summary_is_a_reason_and_a_note_below_the_table():
+    plan = host_plan(FLEET, ["on", "off"])
+    steps = batch_results(plan)
+    steps["shutdown"] = {"failed": True, "msg": "a long message " * 10, "reason": "locked"}
+    steps["configure"] = steps["boot"] = {}
+    result = dict(outcome(plan, [steps]), esxi_host="esxi1", release="6.7.0", guests={})
+    lines = summary_table([result], {})
+    assert "FAILED (locked) [1]" in lines[1] and "FAILED (locked) [2]" in lines[2]
+    assert "a long message" not in "".join(lines[:3])
+    assert lines[3] == "[1] on: " + "a long message " * 10 and lines[4].startswith("[2] off: a long message")
+    assert max(len(line) for line in lines[:3]) < 100  # the message does not widen the table
+
+
 def test_the_api_path_outcome_is_read_from_its_looped_results():
     plan = host_plan(facts(vm("a", "1")), ["a"])
     looped = {"changed": True, "power_operations": ["shutdown", "on"], "item": plan["vms"][0]}
