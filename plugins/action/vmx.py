@@ -60,7 +60,7 @@ class ActionModule(EsxiShellAction):
         result.update(
             changed=plan.changed,
             path=path,
-            values=plan.values,
+            key_values=plan.values,
             duplicates_removed=plan.duplicates_removed,
             conflicts=plan.conflicts,
         )
@@ -96,7 +96,7 @@ class ActionModule(EsxiShellAction):
         vms, diffs = configure(self, handles, entries, found, args)
         for vm in vms:
             if not vm.get("failed"):
-                self._warn_conflicts(vm["path"], vm["values"], vm["conflicts"])
+                self._warn_conflicts(vm["path"], vm["key_values"], vm["conflicts"])
         failed = [vm for vm in vms if vm.get("failed")]
         result.update(changed=any(vm.get("changed") for vm in vms), vms=vms)
         if diffs:

@@ -64,7 +64,7 @@ host:
       description: Build number.
       type: str
       sample: "15820472"
-    update:
+    update_level:
       description: Update level, from C(vmware -l); null when the host does not say.
       type: int
       sample: 3

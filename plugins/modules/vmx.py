@@ -211,7 +211,7 @@ path:
   returned: always
   type: str
   sample: /vmfs/volumes/datastore1/lab-vm-1/lab-vm-1.vmx
-values:
+key_values:
   description:
     - For each key in O(settings) and O(remove), its value before and after (null when absent).
       With check mode, the value it would have.
@@ -259,13 +259,13 @@ reason:
 vms:
   description:
     - With O(vms), each VM's outcome in the order given - C(vmid), C(name), C(path), C(changed),
-      RV(values), RV(duplicates_removed), RV(conflicts), C(reloaded), C(hardware_upgraded), and for
+      RV(key_values), RV(duplicates_removed), RV(conflicts), C(reloaded), C(hardware_upgraded), and for
       a VM that failed C(failed), C(msg) and C(reason).
   returned: when O(vms) is given
   type: list
   elements: dict
   sample: [{"vmid": "12", "name": "Lab VM 1", "changed": true, "reloaded": true,
-            "values": {"vhv.enable": {"before": null, "after": "TRUE"}}}]
+            "key_values": {"vhv.enable": {"before": null, "after": "TRUE"}}}]
 syntax_errors:
   description: The lines ESXi cannot read, with their line numbers (from 1, as ESXi counts them).
   returned: when RV(reason) is C(vmx_syntax_error)

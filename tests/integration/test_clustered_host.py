@@ -54,7 +54,7 @@ def test_host_info_lists_the_vcls_vm_as_a_system_vm(lab, tmp_path):
     run = lab.playbook("e90", [{"name": "facts", "nestedvirt.esxi.host_facts": {}}], tmp_path=tmp_path)
     assert run.rc == 0, run.output
     facts = run["facts"]["ansible_facts"]["nestedvirt_esxi"]
-    assert (facts["version"], facts["update"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
+    assert (facts["version"], facts["update_level"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
     (system,) = [vm for vm in facts["vms"] if vm["system"]]
     assert system["name"].startswith("vCLS-") and system["datastore"] == ""
     assert system["vmx_path"] == "/var/run/crx/infra/%s/%s.vmx" % (system["name"], system["name"])

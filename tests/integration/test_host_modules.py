@@ -130,7 +130,7 @@ def test_hostile_name_found_shut_down_edited_reloaded_powered_on(ssh_lab, tmp_pa
     )
     assert run.rc == 0, run.output
     assert run["down"]["operations"] == ["shutdown"]
-    assert run["edit"]["reloaded"] is True and run["edit"]["values"]["vhv.enable"]["after"] == "TRUE"
+    assert run["edit"]["reloaded"] is True and run["edit"]["key_values"]["vhv.enable"]["after"] == "TRUE"
     assert run["up"]["power_state"] == "poweredOn"
     assert len(sent) == 4  # shutdown, read, write + reload, power on
     assert "vmsvc/reload" in sent[2]

@@ -98,7 +98,7 @@ def test_hostile_values_round_trip(lab, case, tmp_path, clean_canaries):
     raw = lab.read(HOST, "/vmfs/volumes/datastore1/values-vm/values-vm.vmx").decode()
     document = VmxDocument.parse(raw)
     exact = all(document.get(key) == value for key, value in HOSTILE_VALUES.items())
-    reported = {key: v["before"] for key, v in again["edit"].get("values", {}).items()}
+    reported = {key: v["before"] for key, v in again["edit"].get("key_values", {}).items()}
     found = canaries(lab)
     case.observe(
         "written (rc %d, hostd reloaded it: %s); read back by the module %s and from the file %s; a second run "

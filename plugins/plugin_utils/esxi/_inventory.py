@@ -293,7 +293,7 @@ def build_host_facts(stdout):
     return {
         "version": release["version"],
         "build": release["build"],
-        "update": release["update"],
+        "update_level": release["update"],
         "python": python,
         "nesting": dict(method, host_vhv_allow=host_allow, **host_cpu_nesting(single.get("cpu", ""))),
         "host_config": host_config.as_dict(),

@@ -114,7 +114,7 @@ def configure(action, handles, entries, found, args):
         plan = vm.plan
         entry.update(
             changed=bool(plan.changed or (vm.reload and not action._task.check_mode) or entry.get("hardware_upgraded")),
-            values=plan.values,
+            key_values=plan.values,
             duplicates_removed=plan.duplicates_removed,
             conflicts=plan.conflicts,
             reloaded=entry.get("reloaded", False),

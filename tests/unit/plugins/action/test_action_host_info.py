@@ -33,7 +33,7 @@ def test_each_release_is_read_in_one_round_trip(run_action, esxi_host, release, 
         facts = result["ansible_facts"]["nestedvirt_esxi"]
         assert "host" not in result
     assert len(run_action.connection.sent) == 1
-    assert (facts["version"], facts["build"], facts["update"]) == (release, build, update)
+    assert (facts["version"], facts["build"], facts["update_level"]) == (release, build, update)
     assert facts["nesting"]["method"] == method
     assert facts["nesting"]["key"] == ("vhv.allow" if method == "host" else "vhv.enable")
     expected = names or [vm["name"] for vm in host.vms]

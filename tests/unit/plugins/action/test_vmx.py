@@ -32,7 +32,7 @@ def test_issue_sample_check_apply_idempotent(run_vmx, tmp_path):
 
     checked = run_vmx(args, check=True, diff=True)
     assert checked["changed"] is True
-    assert checked["values"] == {"vhv.enable": {"before": "false", "after": "TRUE"}}
+    assert checked["key_values"] == {"vhv.enable": {"before": "false", "after": "TRUE"}}
     assert checked["diff"]["before_header"] == checked["diff"]["after_header"] == str(path)
     lines = shown_diff(checked)
     assert '-\ufeffVHV.Enable = "false"' in lines and '+\ufeffVHV.Enable = "TRUE"' in lines
@@ -106,7 +106,7 @@ def test_disagreeing_duplicates_are_rewritten_to_one_line_and_reported(run_vmx, 
     path.write_bytes(b'vhv.enable = "TRUE"\nx = "1"\nVHV.enable = "FALSE"\nx = "2"\n')
     args = {"path": str(path), "settings": {"vhv.enable": True}}
     result = run_vmx(args)
-    assert result["changed"] and result["values"] == {"vhv.enable": {"before": "TRUE", "after": "TRUE"}}
+    assert result["changed"] and result["key_values"] == {"vhv.enable": {"before": "TRUE", "after": "TRUE"}}
     assert result["duplicates_removed"] == ['VHV.enable = "FALSE"']
     assert result["conflicts"] == {
         "vhv.enable": [{"line": 1, "value": "TRUE"}, {"line": 3, "value": "FALSE"}],

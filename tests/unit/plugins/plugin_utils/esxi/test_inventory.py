@@ -82,7 +82,7 @@ def answer(
 
 def test_facts_of_a_67_host():
     facts = build_host_facts(answer())
-    assert (facts["version"], facts["build"], facts["update"]) == ("6.7.0", "15820472", 3)
+    assert (facts["version"], facts["build"], facts["update_level"]) == ("6.7.0", "15820472", 3)
     assert facts["python"] == ["/bin/python"]
     assert facts["nesting"]["method"] == "vm" and facts["nesting"]["min_hardware_version"] == 9
     first, second = facts["vms"]
@@ -278,7 +278,7 @@ def test_a_clustered_9_host_with_a_vcls_vm():
         ]
     )
     facts = build_host_facts(text)
-    assert (facts["version"], facts["update"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
+    assert (facts["version"], facts["update_level"], facts["nesting"]["method"]) == ("9.0.0", 0, "vm")
     runner, system = facts["vms"]
     assert not runner["system"] and system["system"] and system["power_state"] == "poweredOn"
     assert system["vmx_path"] == "/var/run/crx/infra/%s/%s.vmx" % (vcls, vcls)
