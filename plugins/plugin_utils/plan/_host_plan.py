@@ -171,6 +171,7 @@ def host_plan(
     if batch_size < 0:
         raise HostPlanError("the batch size is a number of VMs, 0 for all at once; got %r" % batch_size)
     extras = dict((option, bool((extras or {}).get(option))) for option in EXTRAS)
+    host_refusal = _host_refusal(facts, state)  # the host's, the same for each of its VMs
     entries = []
     for name in names:
         try:
@@ -199,7 +200,7 @@ def host_plan(
             wait_for_ip=bool(vm["name"] in wait_for_address and vm.get("ip_address")),
             wait_for_tools=vm.get("tools_running_status") == "guestToolsRunning",
         )
-        refusal = _host_refusal(facts, state) or _switch_refusal(facts, vm, plan, state, extras, method)
+        refusal = host_refusal or _switch_refusal(facts, vm, plan, state, extras, method)
         if not refusal and entry["action"] != "nothing":
             refusal = _refusal(vm, plan, force, upgrade_hardware)
         if refusal:
