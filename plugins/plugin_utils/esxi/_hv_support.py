@@ -21,6 +21,8 @@ HV_SUPPORT_MEANING = {
     3: "VT-x/AMD-V enabled and usable",
 }
 HV_USABLE = 3
+# The command both readers send (the host read, and verify inside a nested ESXi).
+HV_SUPPORT_COMMAND = "esxcli hardware cpu global get"
 
 _HV_SUPPORT = re.compile(r"^[ \t]*HV Support:[ \t]*(?P<value>\d+)[ \t]*\r?$", re.M)
 

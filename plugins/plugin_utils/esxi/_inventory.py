@@ -24,6 +24,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules imp
     SWITCH_KEYS,
 )
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support import (
+    HV_SUPPORT_COMMAND,
     HV_USABLE,
     hv_support_meaning,
     parse_hv_support,
@@ -115,7 +116,7 @@ def host_info_command():
         "cat /etc/vmware/config 2>/dev/null",
         # Can the CPU expose VT-x/AMD-V to VMs at all (read before any VM is powered down).
         mark("cpu"),
-        "esxcli hardware cpu global get 2>&1",
+        HV_SUPPORT_COMMAND + " 2>&1",
         mark("getallvms"),
         "all=$(vim_cmd vmsvc/getallvms 2>&1)",
         "printf '%s\\n' \"$all\"",
@@ -154,7 +155,7 @@ def vm_nesting_enabled(method, vm, host_allow, document):
     return document.holds("vhv.enable", "TRUE") and (vm["hardware_version"] or 0) >= MIN_HARDWARE_VERSION
 
 
-_KEY_LINE = re.compile(r"^[ \t]*(%s)[ \t]*=" % _KEY_ALTERNATIVES, re.I | re.A)
+_KEY_LINE = re.compile(_KEYS_PATTERN, re.I | re.A)  # the host script greps the same lines
 _NETWORK_LINE = re.compile(r"^%s$" % _NETWORK_KEY, re.I | re.A)
 
 

@@ -9,12 +9,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.plugin_utils.esxi._hv_support import (
+    HV_SUPPORT_COMMAND,
     HV_USABLE,
     hv_support_meaning,
     parse_hv_support,
 )
 
-ESXI_COMMAND = "esxcli hardware cpu global get"
+ESXI_COMMAND = HV_SUPPORT_COMMAND
 
 
 def read_esxi_guest(text):
