@@ -139,7 +139,8 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	// What the lab does before vcsim answers (nil: nothing). Only these take the lab lock, so a
 	// long hostd request never holds up unrelated calls such as WaitForUpdatesEx.
 	var act func() bool
-	hold := false // a door write: vcsim's part runs under the lab lock too (see below)
+	var after func() // run once vcsim has applied a held write
+	hold := false    // a door write: vcsim's part runs under the lab lock too (see below)
 	refresh := func(kinds map[string]bool) func() bool {
 		return func() bool { l.refreshFor(kinds); return false }
 	}
@@ -153,6 +154,9 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 		act = refresh(map[string]bool{"VirtualMachine": true})
 	case *types.ReconfigVM_Task:
 		act, hold = func() bool { return l.reconfig(w, m, req) }, true
+		if len(req.Spec.ExtraConfig) > 0 {
+			after = func() { l.settleExtraConfig(req.This) }
+		}
 	case *types.PowerOnVM_Task:
 		act, hold = func() bool {
 			return l.power(w, m, "powerOn", "vmsvc/power.on", types.VirtualMachinePowerStatePoweredOn)
@@ -179,7 +183,50 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	// (or another client's refresh) cannot slip in between and show vcsim the state it is
 	// about to set, which would fail its own power task with InvalidPowerState.
 	l.next.ServeHTTP(w, r)
+	if after != nil {
+		after()
+	}
 	return true
+}
+
+// settleExtraConfig gives the VM's extraConfig vSphere's semantics after vcsim appended a
+// ReconfigVM's options to it: a key set again replaces its value, a key set to "" is removed, and
+// vhv.* keys are dropped (esxi-facts: vhv.enable sent as extraConfig is silently ignored; only
+// nestedHVEnabled works). Later options win, as they were sent after the earlier ones.
+func (l *lab) settleExtraConfig(ref types.ManagedObjectReference) {
+	vm := l.vms.vms[ref.Value]
+	if vm == nil {
+		return
+	}
+	simulator.Map.WithLock(vm, func() {
+		var kept []types.BaseOptionValue
+		index := make(map[string]int)
+		for _, o := range vm.Config.ExtraConfig {
+			opt := o.GetOptionValue()
+			key := strings.ToLower(opt.Key)
+			if strings.HasPrefix(key, "vhv.") {
+				continue
+			}
+			i, seen := index[key]
+			switch {
+			case fmt.Sprint(opt.Value) == "" && seen:
+				kept = append(kept[:i], kept[i+1:]...)
+				delete(index, key)
+				for k, j := range index {
+					if j > i {
+						index[k] = j - 1
+					}
+				}
+			case fmt.Sprint(opt.Value) == "":
+			case seen:
+				kept[i] = o
+			default:
+				index[key] = len(kept)
+				kept = append(kept, o)
+			}
+		}
+		simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.extraConfig", Val: kept}})
+	})
 }
 
 // specKinds lists the managed object types a property collector request reads.

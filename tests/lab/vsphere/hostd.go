@@ -88,6 +88,12 @@ type invVM struct {
 	MemSize         int32      `json:"memsize"`
 	NestedHV        bool       `json:"nested_hv_enabled"`
 	Annotation      string     `json:"annotation"`
+	UUID            string     `json:"uuid"`
+	InstanceUUID    string     `json:"instance_uuid"`
+	ToolsInstalled  bool       `json:"tools_installed"`
+	ToolsRunning    bool       `json:"tools_running"`
+	IPAddress       *string    `json:"ip_address"`
+	GuestHostName   *string    `json:"guest_hostname"`
 }
 
 type inventory struct {

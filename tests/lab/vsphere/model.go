@@ -306,11 +306,50 @@ func (vm *vmModel) updateLocked(obj *simulator.VirtualMachine, v invVM) {
 	}
 	setBool("config.nestedHVEnabled", c.NestedHVEnabled, v.NestedHV)
 	setBool("capability.nestedHVSupported", obj.Capability.NestedHVSupported, nested)
+	// What VMware Tools report (hostd's get.guest): clients wait on these after a power-on.
+	tools, toolsStatus := "guestToolsNotRunning", types.VirtualMachineToolsStatusToolsNotRunning
+	if !v.ToolsInstalled {
+		toolsStatus = types.VirtualMachineToolsStatusToolsNotInstalled
+	}
+	if v.ToolsRunning {
+		tools, toolsStatus = "guestToolsRunning", types.VirtualMachineToolsStatusToolsOk
+	}
+	ip, hostName := "", ""
+	if v.IPAddress != nil {
+		ip = *v.IPAddress
+	}
+	if v.GuestHostName != nil {
+		hostName = *v.GuestHostName
+	}
+	if obj.Guest == nil {
+		obj.Guest = &types.GuestInfo{}
+	}
+	set("guest.toolsRunningStatus", obj.Guest.ToolsRunningStatus, tools)
+	set("guest.toolsStatus", obj.Guest.ToolsStatus, toolsStatus)
+	set("guest.ipAddress", obj.Guest.IpAddress, ip)
+	set("guest.hostName", obj.Guest.HostName, hostName)
+	set("summary.guest.toolsRunningStatus", summaryGuest(s).ToolsRunningStatus, tools)
+	set("summary.guest.ipAddress", summaryGuest(s).IpAddress, ip)
+	if v.InstanceUUID != "" {
+		set("config.instanceUuid", c.InstanceUuid, v.InstanceUUID)
+		set("summary.config.instanceUuid", s.Config.InstanceUuid, v.InstanceUUID)
+	}
+	if v.UUID != "" {
+		set("config.uuid", c.Uuid, v.UUID)
+		set("summary.config.uuid", s.Config.Uuid, v.UUID)
+	}
 	set("runtime.powerState", obj.Runtime.PowerState, power)
 	set("summary.runtime.powerState", s.Runtime.PowerState, power)
 	if len(changes) > 0 {
 		simulator.Map.Update(obj, changes)
 	}
+}
+
+func summaryGuest(s *types.VirtualMachineSummary) *types.VirtualMachineGuestSummary {
+	if s.Guest == nil {
+		s.Guest = &types.VirtualMachineGuestSummary{}
+	}
+	return s.Guest
 }
 
 // setVM applies property changes under the VM's lock and notifies property collectors.

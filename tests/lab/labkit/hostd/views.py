@@ -86,6 +86,12 @@ class Views:
                     "memsize": v.memsize,
                     "nested_hv_enabled": v.nested_hv,
                     "annotation": v.annotation,
+                    "uuid": v.uuid,
+                    "instance_uuid": v.instance_uuid,
+                    "tools_installed": v.tools_installed,
+                    "tools_running": v.tools_running,
+                    "ip_address": v.ip,
+                    "guest_hostname": v.hostname,
                     **({"system": vm.system} if system_vms else {}),
                 }
             )
