@@ -171,7 +171,7 @@ LAB_CONFIG = {
             "ssh": False,
             "api": True,
             "license": "licensed",
-            "vms": [_vm("api-vm", "on"), _vm("ssh-vm", "on")],
+            "vms": [_vm("api-vm", "on"), _vm("ssh-vm", "on"), _vm("kill-api-down", "on"), _vm("kill-api-set", "on")],
         },
         *[_drop_host(at, size) for at in DROP_ATS for size in DROP_SIZES],
         {

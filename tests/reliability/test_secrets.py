@@ -35,8 +35,9 @@ def files_holding(root: Path, secret: bytes, skip=()):
 def test_no_password_anywhere(lab, case, tmp_path):
     password = (lab.state / "secrets" / ("%s.api_password" % API)).read_text().strip().encode()
     case.inject(
-        "the enable-nesting playbook with -vvv on host rapi, whose SSH is off (the API turns it on) and whose VM"
-        " api-vm is changed through the API (method api): the password goes to ssh_service and vm_nested_hv"
+        "the enable-nesting playbook with -vvv on host rapi, whose SSH is off, and whose VM api-vm is changed"
+        " through the API (method api, no SSH): the password goes to vsphere_host_facts, vsphere_vm_power and"
+        " vsphere_vm_config"
     )
     run = lab.playbook(
         tmp_path,
@@ -56,12 +57,12 @@ def test_no_password_anywhere(lab, case, tmp_path):
     lab_files = files_holding(lab.state, password, skip=(lab.state / "secrets",))
     vm = lab.vms(API)["api-vm"]
     case.observe(
-        "the run (-vvv): rc %d; SSH %s through the API; the VM is %s with nesting %s"
+        "the run (-vvv): rc %d; SSH %s; the VM is %s with nesting %s"
         % (
             run.rc,
-            "turned on"
+            "turned on through the API"
             if any(r.get("changed") for n, r in run.results.items() if "Turn SSH on" in n)
-            else "NOT turned on",
+            else "left off",
             vm["power"],
             "on" if vm["nested_hv_enabled"] else "OFF",
         )

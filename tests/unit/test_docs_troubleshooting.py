@@ -5,7 +5,8 @@ test (and so does a documented one that no longer exists). Where reasons come fr
 
 - an error class's ``reason = "word"`` (module_utils/_errors.py and its subclasses);
 - ``reason="word"`` given to a call, or ``{"reason": "word"}`` in a dict;
-- a word given positionally to an ``...Error(message, ..., "word")`` constructor;
+- a word given positionally to an ``...Error(message, ..., "word")`` constructor, or to the API
+  path's ``_failed(result, "word", message)`` and ``_reason(error, "word")``;
 - the first word of what a ``_refusal`` function returns (host_plan's refusals);
 - the words host-side scripts hand to their ``fail`` shell function (``... || fail copy``), which
   ``remote_file.parse_write`` turns into the task's reason (the host's ``changed`` is reported as
@@ -53,6 +54,10 @@ def reasons_in_source(text):
             for keyword in node.keywords:
                 if keyword.arg == "reason":
                     found.update(_constants(keyword.value))
+            if _call_name(node) in ("_failed", "_reason"):
+                # the API path's batch outcomes: _failed(result, "word", message), _reason(error, "word")
+                for arg in node.args[1:]:
+                    found.update(word for word in _constants(arg) if WORD.match(word))
             if _call_name(node).endswith("Error"):
                 for arg in node.args[1:]:
                     found.update(word for word in _constants(arg) if WORD.match(word))

@@ -134,6 +134,31 @@ class VsphereClient:
             raise NotFoundError("%s: %s no longer exists" % (self.endpoint, obj))
         return found[0][1]
 
+    def read_many(self, objects, paths, action):
+        """``{moid: values of paths}`` of objects of one type, in one round trip. An object that no
+        longer exists is absent (the API fails the whole read for it: it is left out and read again)."""
+        query = vmodl.query.PropertyCollector
+        objects = list(objects)
+        while objects:
+            spec = query.FilterSpec(
+                objectSet=[query.ObjectSpec(obj=obj, skip=False) for obj in objects],
+                propSet=[query.PropertySpec(type=type(objects[0]), pathSet=list(paths))],
+            )
+            try:
+                with self._calling(action):
+                    return dict((_moid(obj), values) for obj, values in self._retrieve([spec]))
+            except NotFoundError as error:
+                gone = _moid(getattr(error.__cause__, "obj", None))
+                if gone is None or gone not in [_moid(obj) for obj in objects]:
+                    raise
+                objects = [obj for obj in objects if _moid(obj) != gone]
+        return {}
+
+    def retrieve(self, specs, action):
+        """Every object the filter specs reach with its values: one round trip (paged)."""
+        with self._calling(action):
+            return self._retrieve(specs)
+
     def _inventory(self, vimtype, paths):
         """Every object of a type with the values of ``paths``, in one round trip."""
         query = vmodl.query.PropertyCollector
@@ -154,7 +179,15 @@ class VsphereClient:
             view.Destroy()
 
     def find_host(self, esxi_hostname=None):
-        """The ESXi host to act on: the only one when connected to ESXi, else the one named."""
+        """The ESXi host to act on: the only one when connected to ESXi, else the one named.
+
+        On a vCenter the host is looked up by its DNS name first (one search, no listing); only
+        a name that is not a DNS name (an address, another spelling) lists the hosts."""
+        if self.is_vcenter and esxi_hostname:
+            with self._calling("looking host %s up" % esxi_hostname):
+                found = self._content.searchIndex.FindByDnsName(dnsName=esxi_hostname, vmSearch=False)
+            if found is not None:
+                return found, esxi_hostname
         with self._calling("listing hosts"):
             hosts = self._inventory(vim.HostSystem, ["name"])
         if not self.is_vcenter:
@@ -179,7 +212,7 @@ class VsphereClient:
     def find_vm(self, name=None, moid=None, host=None):
         """The VM named ``name`` (exactly one) or with managed object id ``moid``, on ``host`` if given."""
         if moid:
-            vm = vim.VirtualMachine(moid, self._si._stub)
+            vm = self.vm(moid)
             try:
                 found = self.properties(vm, ["name", "runtime.host"])
             except NotFoundError:
@@ -209,6 +242,18 @@ class VsphereClient:
                 )
             )
         return matches[0][0]
+
+    def vm(self, moid):
+        """The VirtualMachine with this managed object id, without a round trip."""
+        return vim.VirtualMachine(moid, self._si._stub)
+
+    def host(self, moid):
+        """The HostSystem with this managed object id (ESXi's own is ``ha-host``), without a round trip."""
+        return vim.HostSystem(moid, self._si._stub)
+
+    @property
+    def content(self):
+        return self._content
 
     # -- services ------------------------------------------------------------------------------
 
@@ -243,12 +288,8 @@ class VsphereClient:
     def reconfigure(self, vm, action, **spec):
         """Apply a ConfigSpec made of ``spec`` (e.g. nestedHVEnabled=True; a ``flags.`` field goes
         into the spec's vim.vm.FlagInfo) and wait for the task."""
-        flags = dict((key[len("flags.") :], value) for key, value in spec.items() if key.startswith("flags."))
-        fields = dict((key, value) for key, value in spec.items() if not key.startswith("flags."))
-        if flags:
-            fields["flags"] = vim.vm.FlagInfo(**flags)
         with self._calling(action):
-            task = vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**fields))
+            task = vm.ReconfigVM_Task(spec=config_spec(spec))
         self.wait_task(task, action)
 
     def shutdown_guest(self, vm, action):
@@ -303,6 +344,73 @@ class VsphereClient:
             finally:
                 collector.DestroyPropertyCollector()
 
+    def wait_all(self, objects, path, done, timeout):
+        """Wait until ``done(value of path)`` holds for every object, all watched by one property
+        collector; return ``{moid: last value}`` at that point or at the deadline (the caller tells
+        which objects are not done). Each WaitForUpdatesEx returns as soon as any value changes."""
+        query = vmodl.query.PropertyCollector
+        objects = list(objects)
+        values = {}
+        if not objects:
+            return values
+        deadline = time.monotonic() + timeout
+        with self._calling("waiting for %s" % path):
+            collector = self._content.propertyCollector.CreatePropertyCollector()
+            try:
+                collector.CreateFilter(
+                    query.FilterSpec(
+                        objectSet=[query.ObjectSpec(obj=obj, skip=False) for obj in objects],
+                        propSet=[query.PropertySpec(type=type(objects[0]), pathSet=[path])],
+                    ),
+                    partialUpdates=False,
+                )
+                version = ""
+                while True:
+                    if len(values) == len(objects) and all(done(value) for value in values.values()):
+                        return values
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return values
+                    update = collector.WaitForUpdatesEx(
+                        version, query.WaitOptions(maxWaitSeconds=min(WAIT_SLICE, max(1, int(math.ceil(remaining)))))
+                    )
+                    if update is None:
+                        continue
+                    version = update.version
+                    for moid, value in _changes_by_object(update, path):
+                        values[moid] = value
+            finally:
+                collector.DestroyPropertyCollector()
+
+    def run_tasks(self, started, timeout=TASK_TIMEOUT):
+        """Wait for tasks started at once (``{key: (task, action)}``) in one wait; return ``{key:
+        None}`` for those that succeeded and ``{key: VsphereError}`` for the others."""
+        tasks = dict((_moid(task), key) for key, (task, _action) in started.items())
+        infos = self.wait_all(
+            [task for task, _action in started.values()],
+            "info",
+            lambda info: str(info.state) in ("success", "error"),
+            timeout,
+        )
+        outcome = {}
+        for moid, key in tasks.items():
+            task, action = started[key]
+            info = infos.get(moid)
+            if info is None or str(info.state) not in ("success", "error"):
+                outcome[key] = WaitTimeoutError(
+                    "%s did not finish within %d s (task %s may still be running)" % (action, timeout, moid)
+                )
+            elif str(info.state) == "error":
+                outcome[key] = translate_error(info.error, action, self.endpoint)
+            else:
+                outcome[key] = None
+        return outcome
+
+    def start_task(self, action, call, *args, **kwargs):
+        """Start one task (``call`` is the bound method); a refusal raises the typed error."""
+        with self._calling(action):
+            return call(*args, **kwargs)
+
     def wait_task(self, task, action, timeout=TASK_TIMEOUT):
         """Wait for a task to end; raise the typed error of its fault if it failed."""
         try:
@@ -321,12 +429,34 @@ class VsphereClient:
         return self.wait_for(vm, "runtime.powerState", lambda value: value == state, timeout)
 
 
+def config_spec(fields, extra_config=None):
+    """A vim.vm.ConfigSpec of ``fields`` (a ``flags.`` field goes into its vim.vm.FlagInfo) and
+    ``extra_config`` ({key: value}; an empty value removes the key)."""
+    flags = dict((key[len("flags.") :], value) for key, value in fields.items() if key.startswith("flags."))
+    plain = dict((key, value) for key, value in fields.items() if not key.startswith("flags."))
+    if flags:
+        plain["flags"] = vim.vm.FlagInfo(**flags)
+    if extra_config:
+        plain["extraConfig"] = [
+            vim.option.OptionValue(key=key, value=value) for key, value in sorted(extra_config.items())
+        ]
+    return vim.vm.ConfigSpec(**plain)
+
+
 def _changes(update, path):
     for filter_set in update.filterSet or []:
         for object_set in filter_set.objectSet or []:
             for change in object_set.changeSet or []:
                 if change.name == path and change.op == "assign":
                     yield change.val
+
+
+def _changes_by_object(update, path):
+    for filter_set in update.filterSet or []:
+        for object_set in filter_set.objectSet or []:
+            for change in object_set.changeSet or []:
+                if change.name == path and change.op == "assign":
+                    yield _moid(object_set.obj), change.val
 
 
 def _moid(obj):

@@ -100,6 +100,12 @@ class ToolsUnavailableError(PowerStateError):
     reason = "tools_unavailable"
 
 
+class HostUnavailableError(VsphereError):
+    """The VM's host cannot act now: in maintenance mode, disconnected or not responding."""
+
+    reason = "host_unavailable"
+
+
 class WaitTimeoutError(VsphereError):
     """A task or a power state change did not finish in time."""
 
@@ -150,6 +156,10 @@ def translate_error(error, action, endpoint, timeout=None):
             state = getattr(error, "existingState", None)
             now = " (it is %s)" % state if state else ""
             return PowerStateError("%s failed: the VM is in the wrong power state%s: %s." % (action, now, detail))
+        if isinstance(error, (vim.fault.InvalidHostState, vim.fault.InvalidHostConnectionState)):
+            return HostUnavailableError(
+                "%s failed: the VM's host cannot do it now (maintenance mode, or not connected): %s." % (action, detail)
+            )
         if isinstance(error, (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound)):
             return NotFoundError("%s failed: the object no longer exists: %s." % (action, detail))
         return VsphereError("%s failed: %s." % (action, detail))

@@ -46,8 +46,9 @@ class HostPlanError(NestedvirtError, ValueError):
 
 
 def handle(vm):
-    """What every step needs to act on the VM, and to check on the host that it is still that VM."""
-    return {
+    """What every step needs to act on the VM, and to check on the host that it is still that VM
+    (through the API: its moid as ``vmid``, and its ``instance_uuid``)."""
+    found = {
         "vmid": vm["vmid"],
         "name": vm["name"],
         "datastore_path": vm.get("datastore_path"),
@@ -55,6 +56,9 @@ def handle(vm):
         "md5": vm.get("vmx_md5"),
         "hardware_version": vm.get("hardware_version"),
     }
+    if vm.get("instance_uuid"):
+        found["instance_uuid"] = vm["instance_uuid"]
+    return found
 
 
 def _refusal(vm, plan, force, upgrade_hardware):
@@ -77,12 +81,30 @@ def _refusal(vm, plan, force, upgrade_hardware):
 
 
 def _host_refusal(facts, state):
-    """(reason, text) when the host's CPU cannot expose hardware virtualization to any VM
-    (host_info's ``hv_support`` known and not 3); an unknown value refuses nothing."""
+    """(reason, text) when no VM of the host may be touched: the host is in maintenance mode or not
+    connected to its vCenter (the API path's ``host_state``), or its CPU cannot expose hardware
+    virtualization to any VM (known and not supported: host_info's ``HV Support`` other than 3, the
+    API's ``capability.nestedHVSupported`` false); an unknown value refuses nothing."""
+    host_state = facts.get("host_state") or {}
+    if host_state.get("in_maintenance_mode"):
+        return "host_in_maintenance", (
+            "the ESXi host is in maintenance mode, where its VMs cannot be powered on; the VM was left as it is"
+        )
+    if host_state.get("connection_state") not in (None, "connected"):
+        return "host_disconnected", (
+            "the ESXi host is %s in its vCenter, which then cannot change its VMs; the VM was left as it is"
+            % host_state["connection_state"]
+        )
     nesting = facts["nesting"]
-    value = nesting.get("hv_support")
-    if state != "enabled" or value is None or nesting.get("nested_hv_supported") is not False:
+    if state != "enabled" or nesting.get("nested_hv_supported") is not False:
         return None
+    value = nesting.get("hv_support")
+    if value is None:
+        return "host_cannot_nest", (
+            "the ESXi host cannot expose hardware virtualization to its VMs: its vSphere API says "
+            "capability.nestedHVSupported is false (the CPU lacks VT-x/AMD-V with EPT/RVI, or the firmware "
+            "turns it off); the VM was left as it is, never shut down"
+        )
     return "host_cannot_nest", (
         "the ESXi host cannot expose hardware virtualization to its VMs: esxcli hardware cpu global get says "
         "HV Support: %s (%s), and nesting needs 3 (VT-x/AMD-V enabled and usable, with EPT/RVI); "
@@ -177,7 +199,7 @@ def host_plan(
         try:
             vm = select_vm(facts["vms"], name=name)
         except VmSelectionError as error:
-            entries.append({"name": name, "action": "refuse", "reason": "vm_not_found", "reasons": [str(error)]})
+            entries.append({"name": name, "action": "refuse", "reason": error.reason, "reasons": [str(error)]})
             continue
         plan = vm_plan(vm, facts["nesting"], state, extras, host_switch_changed)
         entry = {
@@ -232,14 +254,13 @@ def steps(batch):
     }
 
 
-# The steps whose results outcome() reads: the SSH batch's three, or the API's one call per VM.
-STEPS = ("shutdown", "configure", "boot", "api")
+# The steps whose results outcome() reads: a batch's three, on either path (the API path's modules
+# give each VM's outcome in the shape of the SSH path's).
+STEPS = ("shutdown", "configure", "boot")
 
 
-def _needed(action, results):
-    """The steps an action goes through (through the API: its one call, and the boot of a resume)."""
-    if "api" in results:
-        return ("api",)
+def _needed(action):
+    """The steps an action goes through."""
     return {
         "configure": ("shutdown", "configure"),
         "power_cycle": ("shutdown", "configure", "boot"),
@@ -251,8 +272,8 @@ def _needed(action, results):
 def outcome(plan, steps):
     """What happened to each VM of the plan, from the results of the batches' steps: per batch a
     ``{"entries": [plan entries], "shutdown": result, "configure": result, "boot": result}``
-    (vm_power and vmx with ``vms``; ``api``: ``{"vms": [vm_nested_hv results with vmid]}``). A step
-    that failed as a whole (no ``vms`` in its result: connection lost) failed for every VM of its batch.
+    (vm_power and vmx with ``vms``, or their API counterparts vsphere_vm_power and vsphere_vm_config).
+    A step that failed as a whole (no ``vms`` in its result: connection lost) failed for every VM of its batch.
 
     Returns ``{"vms": [record...], "failed": [names], "changed": [names]}``; a record is the plan's
     entry (name, vmid, action, reason, reasons, ip_address, numvcpus) with ``done`` (its steps all
@@ -264,31 +285,26 @@ def outcome(plan, steps):
         for step in STEPS:
             result = batch.get(step) or {}
             for vm in result.get("vms") or ():
-                # A looped task's results (the API's) carry the VM in their item.
-                vmid = vm.get("vmid") or (vm.get("item") or {}).get("vmid")
-                seen.setdefault(str(vmid), {})[step] = vm
+                seen.setdefault(str(vm.get("vmid")), {})[step] = vm
             if result.get("failed") and not result.get("vms"):
                 whole = dict(failed=True, msg=result.get("msg", "the step failed"), reason=result.get("reason"))
                 for entry in batch.get("entries") or ():
-                    if step in _needed(entry["action"], {}):
+                    if step in _needed(entry["action"]):
                         seen.setdefault(str(entry.get("vmid")), {}).setdefault(step, whole)
     records, failed, changed = [], [], []
     keys = ("name", "vmid", "action", "reason", "reasons", "power_state", "ip_address", "numvcpus")
     for entry in plan["vms"]:
         record = dict((key, entry.get(key)) for key in keys)
         results = seen.get(str(entry.get("vmid")), {})
-        operations = []
-        for step in ("shutdown", "api"):
-            operations += (results.get(step) or {}).get("operations") or ()
-            operations += (results.get(step) or {}).get("power_operations") or ()
-        last = results.get("boot") or results.get("shutdown") or results.get("api") or {}
+        operations = (results.get("shutdown") or {}).get("operations") or ()
+        last = results.get("boot") or results.get("shutdown") or {}
         record.update(
             power_cycled=bool(set(operations) & set(("shutdown", "off"))),
             power_state=last.get("power_state", record["power_state"]),
             ip_address=(results.get("boot") or {}).get("ip_address") or record["ip_address"],
         )
         problem = next((results[step] for step in STEPS if (results.get(step) or {}).get("failed")), None)
-        missing = [step for step in _needed(entry["action"], results) if step not in results]
+        missing = [step for step in _needed(entry["action"]) if step not in results]
         if entry["action"] == "refuse":
             record.update(failed=True, done=False, msg="; ".join(entry["reasons"]))
         elif problem is not None:

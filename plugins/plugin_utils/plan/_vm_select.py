@@ -19,12 +19,31 @@ class VmSelectionError(NestedvirtError, LookupError):
 
 
 def _describe(vms, limit=10):
-    shown = ", ".join("%r (vmid %s)" % (vm["name"], vm["vmid"]) for vm in vms[:limit])
+    shown = ", ".join(
+        "%r (%s)"
+        % (
+            vm["name"],
+            "path %r, instance UUID %s" % (vm["path"], vm.get("instance_uuid"))
+            if vm.get("path")
+            else "vmid %s" % vm["vmid"],
+        )
+        for vm in vms[:limit]
+    )
     return shown + (" and %d more" % (len(vms) - limit) if len(vms) > limit else "")
 
 
+def _answers_to(vm, name):
+    """Whether ``name`` names the VM: its exact name, or (facts read through the API) its inventory
+    path (``Datacenter/vm/Folder/name``, a leading / allowed) or its instance UUID."""
+    if vm["name"] == name:
+        return True
+    path = vm.get("path")
+    uuid = vm.get("instance_uuid")
+    return bool((path and name.lstrip("/") == path) or (uuid and name.lower() == uuid))
+
+
 def select_vm(vms, name=None, vmid=None):
-    """The one VM with this exact ``name`` (or this ``vmid``)."""
+    """The one VM with this exact ``name`` (or inventory path, or instance UUID), or this ``vmid``."""
     if (name is None) == (vmid is None):
         raise VmSelectionError("give exactly one of name or vmid")
     if vmid is not None:
@@ -32,12 +51,19 @@ def select_vm(vms, name=None, vmid=None):
         if not matches:
             raise VmSelectionError("no VM with vmid %s on this host; it has %s" % (vmid, _describe(vms) or "no VMs"))
         return matches[0]
-    matches = [vm for vm in vms if vm["name"] == name]
+    matches = [vm for vm in vms if _answers_to(vm, name)]
     if len(matches) == 1:
         return matches[0]
     if matches:
         raise VmSelectionError(
-            "%d VMs are named %r (%s); select one by vmid" % (len(matches), name, _describe(matches))
+            "%d VMs are named %r (%s); select one by %s"
+            % (
+                len(matches),
+                name,
+                _describe(matches),
+                "its inventory path or instance UUID" if matches[0].get("path") else "vmid",
+            ),
+            reason="vm_ambiguous",
         )
     near = [vm for vm in vms if vm["name"].strip().lower() == name.strip().lower()]
     hint = "; did you mean %s?" % _describe(near) if near else "; the host has %s" % (_describe(vms) or "no VMs")

@@ -203,8 +203,15 @@ def test_a_failure_in_the_summary_is_a_reason_and_a_note_below_the_table():
     assert max(len(line) for line in lines[:3]) < 100  # the message does not widen the table
 
 
-def test_the_api_path_outcome_is_read_from_its_looped_results():
-    plan = host_plan(facts(vm("a", "1")), ["a"])
-    looped = {"changed": True, "power_operations": ["shutdown", "on"], "item": plan["vms"][0]}
-    result = outcome(plan, [{"entries": [], "api": {"vms": [looped]}}])
-    assert result["changed"] == ["a"] and result["vms"][0]["power_cycled"]
+def test_the_api_path_outcome_reads_the_same_steps_by_moid():
+    api_vm = dict(vm("a", "vm-42"), instance_uuid="5032c8a4-3c0e-5a10-a1b2-0c7e6e9f3a11")
+    plan = host_plan(facts(api_vm), ["a"])
+    assert plan["vms"][0]["handle"]["instance_uuid"] == api_vm["instance_uuid"]
+    steps = {
+        "entries": plan["vms"],
+        "shutdown": {"vms": [{"vmid": "vm-42", "operations": ["shutdown"], "power_state": "poweredOff"}]},
+        "configure": {"vms": [{"vmid": "vm-42", "changed": True}]},
+        "boot": {"vms": [{"vmid": "vm-42", "operations": ["on"], "power_state": "poweredOn"}]},
+    }
+    result = outcome(plan, [steps])
+    assert result["changed"] == ["a"] and result["vms"][0]["power_cycled"] and result["vms"][0]["done"]
