@@ -71,15 +71,24 @@ def vm_paths(api_version):
 
 def filter_specs(query, vim, host, api_version, license_manager=None):
     """The one retrieval's filter specs (``query``: vmodl.query.PropertyCollector)."""
+    # Up from the VM: its folders, the datacenter, and the folders above that (the inventory path
+    # starts below the root folder, as FindByInventoryPath and govc spell it).
     up_folders = query.TraversalSpec(
         name="folderParent",
         type=vim.Folder,
         path="parent",
         skip=False,
+        selectSet=[query.SelectionSpec(name="folderParent"), query.SelectionSpec(name="datacenterParent")],
+    )
+    up_datacenter = query.TraversalSpec(
+        name="datacenterParent",
+        type=vim.Datacenter,
+        path="parent",
+        skip=False,
         selectSet=[query.SelectionSpec(name="folderParent")],
     )
     vm_parent = query.TraversalSpec(
-        name="vmParent", type=vim.VirtualMachine, path="parent", skip=False, selectSet=[up_folders]
+        name="vmParent", type=vim.VirtualMachine, path="parent", skip=False, selectSet=[up_folders, up_datacenter]
     )
     host_vms = query.TraversalSpec(name="hostVms", type=vim.HostSystem, path="vm", skip=False, selectSet=[vm_parent])
     host_parent = query.TraversalSpec(name="hostParent", type=vim.HostSystem, path="parent", skip=False)
@@ -90,7 +99,7 @@ def filter_specs(query, vim, host, api_version, license_manager=None):
                 query.PropertySpec(type=vim.HostSystem, pathSet=HOST_PATHS),
                 query.PropertySpec(type=vim.VirtualMachine, pathSet=vm_paths(api_version)),
                 query.PropertySpec(type=vim.Folder, pathSet=["name", "parent"]),
-                query.PropertySpec(type=vim.Datacenter, pathSet=["name"]),
+                query.PropertySpec(type=vim.Datacenter, pathSet=["name", "parent"]),
                 query.PropertySpec(type=vim.ComputeResource, pathSet=["name"]),
                 query.PropertySpec(type=vim.ClusterComputeResource, pathSet=["name"]),
             ],
@@ -115,19 +124,21 @@ def _kind(obj):
 
 
 def _inventory_path(parent, folders):
-    """``Datacenter/vm/Folder/...`` of a VM whose parent folder is ``parent`` (folders: moid ->
-    (kind, name, parent moid)); None when the chain is broken."""
+    """``[Folder/]Datacenter/vm/Folder/...`` of a VM whose parent folder is ``parent`` (folders:
+    moid -> (kind, name, parent moid)), below the root folder; None when the chain is broken."""
     names = []
     moid = _moid(parent)
     for _depth in range(64):  # a folder tree is never that deep; a loop would be a server bug
         if moid not in folders:
             return None
         kind, name, up = folders[moid]
+        if kind == "Folder" and up is None:  # the root folder ("Datacenters"): not part of a path
+            break
         names.append(name)
-        if kind == "Datacenter":
-            return "/".join(reversed(names))
+        if up is None:
+            break
         moid = up
-    return None
+    return "/".join(reversed(names)) if names else None
 
 
 def _vm_path(values, folders):
@@ -158,7 +169,8 @@ def host_facts(found, host, endpoint, api_version, vcenter):
     version = str(host_values.get("summary.config.product.version") or "")
     per_vm = _version_triplet(version) >= (5, 1, 0) and api_at_least(api_version, NESTED_HV_MIN_API)
     supported = host_values.get("capability.nestedHVSupported")
-    cluster = objects.get(_moid(host_values.get("parent")), (None, {}))[1].get("name")
+    parent, parent_values = objects.get(_moid(host_values.get("parent")), (None, {}))
+    cluster = parent_values.get("name") if _kind(parent) == "ClusterComputeResource" else None
 
     vms = []
     for moid, (obj, values) in objects.items():  # the retrieval reaches VMs only through the host's vm
@@ -166,6 +178,7 @@ def host_facts(found, host, endpoint, api_version, vcenter):
             continue
         vmx = vmx_from_properties(values)
         hardware = values.get("config.version") or ""
+        connection = str(values.get("runtime.connectionState") or "") or None
         vms.append(
             {
                 "vmid": moid,
@@ -180,7 +193,7 @@ def host_facts(found, host, endpoint, api_version, vcenter):
                 "guest_os": values.get("config.guestId"),
                 "hardware_version": int(hardware[4:]) if hardware[4:].isdigit() else None,
                 "power_state": str(values["runtime.powerState"]) if values.get("runtime.powerState") else None,
-                "connection_state": str(values.get("runtime.connectionState") or "") or None,
+                "connection_state": connection,
                 "tools_running_status": str(values.get("guest.toolsRunningStatus") or "") or None,
                 "ip_address": values.get("guest.ipAddress"),
                 "vmx": vmx,
@@ -191,6 +204,9 @@ def host_facts(found, host, endpoint, api_version, vcenter):
                 "networks": [],
             }
         )
+        if connection not in (None, "connected"):
+            # inaccessible, invalid, orphaned: its configuration cannot be read, so never planned
+            vms[-1]["fault"] = "the VM is %s (its files cannot be reached or read)" % connection
     vms.sort(key=lambda vm: (len(vm["vmid"]), vm["vmid"]))
     return {
         "source": "api",

@@ -80,11 +80,9 @@ def _refusal(vm, plan, force, upgrade_hardware):
     return None
 
 
-def _host_refusal(facts, state):
-    """(reason, text) when no VM of the host may be touched: the host is in maintenance mode or not
-    connected to its vCenter (the API path's ``host_state``), or its CPU cannot expose hardware
-    virtualization to any VM (known and not supported: host_info's ``HV Support`` other than 3, the
-    API's ``capability.nestedHVSupported`` false); an unknown value refuses nothing."""
+def _host_state_refusal(facts):
+    """(reason, text) when the host cannot have a VM changed now: in maintenance mode, or not
+    connected to its vCenter (the API path's ``host_state``). A VM already as wanted is not refused."""
     host_state = facts.get("host_state") or {}
     if host_state.get("in_maintenance_mode"):
         return "host_in_maintenance", (
@@ -95,6 +93,13 @@ def _host_refusal(facts, state):
             "the ESXi host is %s in its vCenter, which then cannot change its VMs; the VM was left as it is"
             % host_state["connection_state"]
         )
+    return None
+
+
+def _host_refusal(facts, state):
+    """(reason, text) when the host's CPU cannot expose hardware virtualization to any VM (known and
+    not supported: host_info's ``HV Support`` other than 3, the API's ``capability.nestedHVSupported``
+    false); an unknown value refuses nothing. Every VM of such a host is refused."""
     nesting = facts["nesting"]
     if state != "enabled" or nesting.get("nested_hv_supported") is not False:
         return None
@@ -194,6 +199,7 @@ def host_plan(
         raise HostPlanError("the batch size is a number of VMs, 0 for all at once; got %r" % batch_size)
     extras = dict((option, bool((extras or {}).get(option))) for option in EXTRAS)
     host_refusal = _host_refusal(facts, state)  # the host's, the same for each of its VMs
+    unavailable = _host_state_refusal(facts)
     entries = []
     for name in names:
         try:
@@ -224,7 +230,7 @@ def host_plan(
         )
         refusal = host_refusal or _switch_refusal(facts, vm, plan, state, extras, method)
         if not refusal and entry["action"] != "nothing":
-            refusal = _refusal(vm, plan, force, upgrade_hardware)
+            refusal = unavailable or _refusal(vm, plan, force, upgrade_hardware)
         if refusal:
             entry.update(action="refuse", reason=refusal[0], reasons=[refusal[1]] + plan["reasons"])
         entries.append(entry)

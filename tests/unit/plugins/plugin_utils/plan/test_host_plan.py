@@ -215,3 +215,21 @@ def test_the_api_path_outcome_reads_the_same_steps_by_moid():
     }
     result = outcome(plan, [steps])
     assert result["changed"] == ["a"] and result["vms"][0]["power_cycled"] and result["vms"][0]["done"]
+
+
+@pytest.mark.parametrize(
+    "host_state, reason",
+    [
+        ({"in_maintenance_mode": True, "connection_state": "connected"}, "host_in_maintenance"),
+        ({"in_maintenance_mode": False, "connection_state": "notResponding"}, "host_disconnected"),
+    ],
+)
+def test_a_host_that_cannot_act_refuses_the_vms_to_change_and_leaves_the_others_alone(host_state, reason):
+    host = facts(vm("todo", "vm-1"), vm("done", "vm-2", vmx={"vhv.enable": "TRUE"}))
+    host["host_state"] = host_state
+    plan = host_plan(host, ["todo", "done"])
+    assert [(e["name"], e["action"], e["reason"]) for e in plan["vms"]] == [
+        ("todo", "refuse", reason),
+        ("done", "nothing", None),
+    ]
+    assert plan["batches"] == []
