@@ -86,6 +86,9 @@ class Views:
                     "memsize": v.memsize,
                     "nested_hv_enabled": v.nested_hv,
                     "annotation": v.annotation,
+                    "uuid": v.uuid,
+                    "instance_uuid": v.instance_uuid,
+                    "folder": vm.cfg.folder,
                     **({"system": vm.system} if system_vms else {}),
                 }
             )
