@@ -44,6 +44,7 @@ def address_busy(address: str, port: int) -> bool:
 def busy_ports(lab: cfgmod.Lab) -> list[str]:
     """The lab's address:port pairs something else listens on already (`up` refuses those)."""
     ports = [(h.address, p) for h in lab.hosts for p in (cfgmod.SSH_PORT, cfgmod.HOSTD_PORT, cfgmod.API_PORT)]
+    ports += [(vc.address, cfgmod.API_PORT) for vc in lab.vcenters]
     ports += [(vm.address, cfgmod.SSH_PORT) for _, vm in lab.guests()]
     return [f"{a}:{p}" for a, p in ports if address_busy(a, p)]
 

@@ -3,7 +3,8 @@
 `esxilab up` builds everything first, then starts `python -m labkit.labd --dir STATE` detached
 (stdout/stderr to STATE/labd.log). labd owns every process of the lab: per host the namespace
 holder, sshd (while TSM-SSH runs), the vSphere API simulator (`api: true`) and the QEMU guests
-(started by hostd on power-on). Each child's pid and start time (field 22 of /proc/PID/stat) are
+(started by hostd on power-on); per vCenter the simulator in its vCenter mode, started once its
+hosts' hostd serve. Each child's pid and start time (field 22 of /proc/PID/stat) are
 recorded in STATE/pids/<key>.pid, each host namespace in STATE/pids/<host>.mntns. hostd runs as
 threads in this process. labd writes STATE/ready once every powered-on guest is reachable, or
 STATE/failed with the reason; it stops everything on SIGTERM/SIGINT.
@@ -47,6 +48,7 @@ class State:
         self.secrets = r / "secrets"
         self.hosts_dir = r / "hosts"
         self.guests_dir = r / "guests"
+        self.vcenters_dir = r / "vcenters"
 
     @property
     def key(self) -> Path:
@@ -59,7 +61,12 @@ class State:
     def host(self, name: str) -> Path:
         return self.hosts_dir / name
 
+    def vcenter_dir(self, name: str) -> Path:
+        """A vCenter's simulator: cert.pem, vsphere.log, its private datastore directories."""
+        return self.vcenters_dir / name
+
     def api_password(self, host: str) -> Path:
+        """A host's or a vCenter's API password."""
         return self.secrets / f"{host}.api_password"
 
     def api_dir(self, host: str) -> Path:
@@ -268,6 +275,46 @@ class HostRuntime:
         self.lab.pids.forget(f"{self.host.name}-ns")
 
 
+# --- one vCenter -------------------------------------------------------------------------------------
+
+
+class VCenterRuntime:
+    """One vCenter: the vSphere simulator in its vCenter mode, reading and changing its hosts
+    through their hostd (the lab's request protocol, never SSH)."""
+
+    def __init__(self, lab: "Labd", vc: cfgmod.VCenter) -> None:
+        self.lab = lab
+        self.vc = vc
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid_key(self) -> str:
+        return f"{self.vc.name}-vcenter"
+
+    def start(self) -> None:
+        from .vsphere import start_vsphere_sim
+
+        st, vc = self.lab.state, self.vc
+        self.proc = start_vsphere_sim(
+            Path(self.lab.build["vsphere_sim"]),
+            listen=f"{vc.address}:{cfgmod.API_PORT}",
+            hostd={h: f"{self.lab.lab.host(h).address}:{cfgmod.HOSTD_PORT}" for h in vc.hosts},
+            license="licensed",
+            username=vc.username,
+            password=st.api_password(vc.name).read_text().strip(),
+            workdir=st.vcenter_dir(vc.name),
+            vcenter=(vc.datacenter, vc.cluster),
+        )
+        self.lab.pids.record(self.pid_key, self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            from .vsphere import stop_vsphere_sim
+
+            stop_vsphere_sim(self.proc)
+        self.lab.pids.forget(self.pid_key)
+
+
 # --- the supervisor -------------------------------------------------------------------------------
 
 
@@ -279,6 +326,7 @@ class Labd:
         self.pids = Pids(self.state.pids)
         self.known_hosts = KnownHosts(self.state.known_hosts)
         self.hosts = [HostRuntime(self, h) for h in self.lab.hosts]
+        self.vcenters = [VCenterRuntime(self, vc) for vc in self.lab.vcenters]
         self.stop_event = threading.Event()
         self._image = None
 
@@ -298,6 +346,9 @@ class Labd:
         for h in self.hosts:
             if h.host.api:  # start_vsphere_sim returns once the API serves
                 h.start_api()
+        for vc in self.vcenters:  # after its hosts' hostd serve
+            vc.start()
+            print(f"labd: vCenter {vc.vc.name} up ({vc.vc.address}: {', '.join(vc.vc.hosts)})", flush=True)
         deadline = t0 + self.lab.ready_timeout
         pending = [(h, vm) for h in self.hosts for vm in h.hostd.vms.values()]
         while time.monotonic() < deadline and not self.stop_event.is_set():
@@ -315,7 +366,7 @@ class Labd:
         print(f"labd: ready in {took:.1f} s", flush=True)
 
     def stop(self) -> None:
-        for h in reversed(self.hosts):
+        for h in [*self.vcenters, *reversed(self.hosts)]:
             try:
                 h.stop()
             except Exception:  # noqa: BLE001 - keep stopping the others

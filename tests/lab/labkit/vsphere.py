@@ -2,9 +2,10 @@
 
 The simulator is a small Go program around the govmomi simulator (vcsim), built offline from
 Debian's ``golang-go`` and ``golang-github-vmware-govmomi-dev`` in GOPATH mode. One process
-serves one simulated ESXi host with ``api: true``; it reads the host's inventory from that
-host's hostd and asks hostd again on reads and every 0.2 s (as ESXi's hostd pushes changes to
-waiting property collectors), so what it shows is what hostd has.
+serves one simulated ESXi host with ``api: true``, or (``vcenter=``) a vCenter managing several
+lab hosts; it reads each host's inventory from that host's hostd and asks hostd again on reads
+and every 0.2 s (as ESXi's hostd pushes changes to waiting property collectors), so what it
+shows is what hostd has.
 
 Cache layout (the lab uses ``<repo>/.cache/lab/vsphere``)::
 
@@ -102,7 +103,7 @@ def start_vsphere_sim(
     binary: Path,
     *,
     listen: str,
-    hostd: str,
+    hostd: str | dict[str, str],
     license: str,
     username: str,
     password: str,
@@ -110,11 +111,14 @@ def start_vsphere_sim(
     cert: Path | None = None,
     key: Path | None = None,
     push: float | None = None,
+    vcenter: tuple[str, str] | None = None,
     timeout: float = READY_TIMEOUT,
 ) -> subprocess.Popen:
     """Start one simulator and return once it serves ``https://<listen>/sdk``.
 
-    *listen* and *hostd* are ``address:port``; *license* is ``free`` or ``licensed``. It serves
+    *listen* and *hostd* are ``address:port``; *license* is ``free`` or ``licensed``. With
+    *vcenter* (datacenter, cluster) it serves a vCenter: *hostd* is then ``{host name: hostd
+    address:port}`` of the hosts it manages, in the cluster's order, and *license* ``licensed``. It serves
     *cert*/*key* (PEM) if given, else a self-signed certificate for the listen address made at
     start; either way the served certificate is at ``workdir/cert.pem``. *push* is how often (s)
     it pulls hostd's VM state for waiting property collectors (default 0.2; 0: only when a
@@ -128,10 +132,16 @@ def start_vsphere_sim(
     cert_out = workdir / "cert.pem"
     for stale in (ready, cert_out):
         stale.unlink(missing_ok=True)
+    if vcenter is None:
+        hostd_args = ["-hostd", hostd]
+    else:
+        hostd_args = ["-vcenter", "-datacenter", vcenter[0], "-cluster", vcenter[1]]
+        for name, address in dict(hostd).items():
+            hostd_args += ["-hostd", f"{name}={address}"]
     argv = [
         str(binary),
         "-listen", listen,
-        "-hostd", hostd,
+        *hostd_args,
         "-license", license,
         "-username", username,
         "-password", password,

@@ -225,6 +225,8 @@ def test_lab_door(lab):
     inv = json.loads(lab.hostd(H, "lab", "inventory")[1])
     assert set(inv) == {"name", "version", "build", "nested_hv_supported", "datastores", "vms"}
     vm = next(v for v in inv["vms"] if v["vmid"] == 260)
+    uuid, instance_uuid = vm.pop("uuid"), vm.pop("instance_uuid")  # as vim-cmd get.config shows them
+    assert uuid.startswith("564d") and instance_uuid == "52" + uuid[2:]
     assert vm == {
         "vmid": 260,
         "name": "api door",
@@ -235,6 +237,7 @@ def test_lab_door(lab):
         "memsize": 256,
         "nested_hv_enabled": False,
         "annotation": "",
+        "folder": "",
     }
     assert lab.hostd(H, "lab", "set_vmx", "260", "vhv.enable", "TRUE") == (0, "")
     assert 'vhv.enable = "TRUE"' in lab.ssh(H, f"cat '{vmx_path(lab, H, 260)}'").stdout

@@ -206,6 +206,62 @@ def test_clustered_hosts_get_vcls_system_vms():
     assert cfgmod.normalise({"hosts": [{"name": "e", "version": "7.0.3"}]}).hosts[0].guards_exec is False
 
 
+def test_vcenter_config():
+    lab = cfgmod.normalise(
+        {
+            "lab": {"host_net": "127.0.40.0"},
+            "vcenters": [{"name": "vc1", "hosts": ["b", "a"]}, {"name": "vc2", "hosts": ["c"], "datacenter": "X"}],
+            "hosts": [
+                {"name": "a", "version": "7.0.3", "vms": [{"name": "x", "guest": "none", "folder": "A/B"}]},
+                {"name": "b", "version": "8.0.1", "vms": [{"name": "x", "guest": "none"}]},
+                {"name": "c", "version": "8.0.1"},
+            ],
+        }
+    )
+    vc1, vc2 = lab.vcenters
+    assert (vc1.address, vc2.address) == ("127.0.40.201", "127.0.40.202")
+    assert (vc1.datacenter, vc1.cluster, vc1.username) == ("DC1", "Lab", "administrator@vsphere.local")
+    assert (vc2.datacenter, vc1.hosts, lab.vcenter_of("c")) == ("X", ["b", "a"], vc2)
+    assert lab.hosts[0].vms[0].folder == "A/B" and "127.0.40.201" in lab.addresses()
+    assert cfgmod.normalise(__import__("json").loads(lab.to_json())) == lab
+
+
+def _vc(vcenters, vms_a=(), vms_b=()):
+    return {
+        "vcenters": vcenters,
+        "hosts": [
+            {"name": "a", "version": "7.0.3", "vms": [{"guest": "none", **v} for v in vms_a]},
+            {"name": "b", "version": "8.0.1", "vms": [{"guest": "none", **v} for v in vms_b]},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (_vc([{"name": "vc1", "hosts": ["a", "z"]}]), "no lab host named 'z'"),
+        (_vc([{"name": "vc1", "hosts": []}]), "a non-empty list"),
+        (_vc([{"name": "vc1", "hosts": ["a"]}, {"name": "vc1", "hosts": ["b"]}]), "duplicate vCenter name"),
+        (_vc([{"name": "vc1", "hosts": ["a"]}, {"name": "vc2", "hosts": ["a"]}]), "already managed by vCenter vc1"),
+        (_vc([{"name": "a", "hosts": ["b"]}]), "a lab host has that name"),
+        (_vc([{"name": "vc1", "hosts": ["a"], "colour": 1}]), "unknown key 'colour'"),
+        (_vc([{"name": "vc1", "hosts": ["a", "b"]}], [{"name": "x"}], [{"name": "x"}]), "two VMs named 'x'"),
+        (
+            _vc(
+                [{"name": "vc1", "hosts": ["a"]}],
+                [{"name": "x", "folder": "F"}, {"name": "x", "folder": "F", "path": "y/y.vmx"}],
+            ),
+            "two VMs named 'x' in folder 'F'",
+        ),
+        (_vc([{"name": "vc1", "hosts": ["a"]}], [{"name": "x", "folder": "A//B"}]), "folder names separated by '/'"),
+        (_vc({"name": "vc1"}), "`vcenters:` must be a list"),
+    ],
+)
+def test_vcenter_config_errors(bad, message):
+    with pytest.raises(cfgmod.ConfigError, match=message):
+        cfgmod.normalise(bad)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

@@ -546,6 +546,28 @@ def test_reconfig_nested_hv_on_running_vm_fails(licensed, hostd):
     assert vm.config.nestedHVEnabled is False
 
 
+def test_extra_config_stays_in_the_model(licensed, hostd):
+    """As on a vCenter's hosts: set or replaced, removed by an empty value, vhv.* dropped (the API
+    drops vhv.enable sent as extraConfig), on a running VM too; never written to the .vmx."""
+    si = licensed.connect()
+    vm = vms_by_name(si)["Lab VM 1"]
+    opt = vim.option.OptionValue
+    assert vm.runtime.powerState == "poweredOn" and list(vm.config.extraConfig) == []
+    WaitForTask(
+        vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[opt(key="a", value="1"), opt(key="b", value="x")]))
+    )
+    WaitForTask(
+        vm.ReconfigVM_Task(
+            spec=vim.vm.ConfigSpec(extraConfig=[opt(key="a", value="2"), opt(key="vhv.enable", value="TRUE")])
+        )
+    )
+    assert {o.key: o.value for o in vm.config.extraConfig} == {"a": "2", "b": "x"}
+    WaitForTask(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[opt(key="a", value="")])))
+    time.sleep(0.5)  # hostd syncs in between leave it alone
+    assert {o.key: o.value for o in vm.config.extraConfig} == {"b": "x"}
+    assert hostd.writes() == [] and vm.config.nestedHVEnabled is False
+
+
 def test_power_calls_go_to_hostd(licensed, hostd):
     si = licensed.connect()
     vm = vms_by_name(si)["vm (two)"]

@@ -7,7 +7,11 @@ package main
 //   - free license: every call that is not a read fails with RestrictedVersion;
 //   - reads of VMs / services first pull hostd's current state (changes made over SSH), and
 //     VM changes are pushed to waiting property collectors every -push period (lab.push);
-//   - licensed "second door": VM writes that hostd owns (nested HV, power) go to hostd first.
+//   - licensed "second door": VM writes that hostd owns (nested HV, power) go to the hostd of
+//     the VM's own host first; extraConfig is kept in the model (extraconfig.go);
+//   - a vCenter's host states (vcenter.go): maintenance mode and disconnection, and the VM
+//     operations they refuse.
+// One gate serves a standalone host (one hostLink) or a vCenter (one hostLink per managed host).
 
 import (
 	"bytes"
@@ -34,13 +38,36 @@ const (
 
 type lab struct {
 	next       http.Handler // vcsim's mux
-	hostd      *hostd
+	hosts      []*hostLink
+	vcenter    bool // a vCenter's gate: host states apply (vcenter.go)
 	free       bool
 	apiVersion string
 	user, pass string
 	mu         sync.Mutex // serialises refreshes and door operations (hostd requests + model edits)
-	vms        *vmModel
-	services   *serviceSystem
+}
+
+// hostLink is one lab host as the simulator sees it: its hostd, its modelled VMs and services.
+type hostLink struct {
+	name         string
+	ref          types.ManagedObjectReference // its HostSystem
+	hostd        *hostd
+	vms          *vmModel
+	services     *serviceSystem
+	disconnected bool // vCenter: DisconnectHost_Task; its hostd is not asked until reconnected
+}
+
+// pull brings hostd's inventory into the host's VM model (one request); a disconnected host's
+// VMs stay as they were.
+func (h *hostLink) pull() error {
+	if h.disconnected {
+		return nil
+	}
+	inv, err := h.hostd.inventory()
+	if err != nil {
+		return fmt.Errorf("%s: %v", h.name, err)
+	}
+	h.vms.sync(context.Background(), inv.VMs)
+	return nil
 }
 
 // Calls a free-license host still answers: session handling, property collection, views,
@@ -139,7 +166,7 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	// What the lab does before vcsim answers (nil: nothing). Only these take the lab lock, so a
 	// long hostd request never holds up unrelated calls such as WaitForUpdatesEx.
 	var act func() bool
-	var after func() // run once vcsim has applied a held write
+	var after func() // a door write's part after vcsim's (under the lab lock)
 	hold := false    // a door write: vcsim's part runs under the lab lock too (see below)
 	refresh := func(kinds map[string]bool) func() bool {
 		return func() bool { l.refreshFor(kinds); return false }
@@ -153,10 +180,11 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 		*types.CreateContainerView:
 		act = refresh(map[string]bool{"VirtualMachine": true})
 	case *types.ReconfigVM_Task:
-		act, hold = func() bool { return l.reconfig(w, m, req) }, true
-		if len(req.Spec.ExtraConfig) > 0 {
-			after = func() { l.settleExtraConfig(req.This) }
-		}
+		act, hold = func() bool {
+			handled, fix := l.reconfig(w, m, req)
+			after = fix
+			return handled
+		}, true
 	case *types.PowerOnVM_Task:
 		act, hold = func() bool {
 			return l.power(w, m, "powerOn", "vmsvc/power.on", types.VirtualMachinePowerStatePoweredOn)
@@ -170,6 +198,9 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	}
 	if m.Name == "Fetch" { // pyvmomi 8+ reads one property of one object (vm.runtime.powerState)
 		act = refresh(map[string]bool{m.This.Type: true})
+	}
+	if l.vcenter && act == nil {
+		act = l.vcenterCall(w, m)
 	}
 	if act == nil {
 		return false
@@ -189,46 +220,6 @@ func (l *lab) intercept(w http.ResponseWriter, r *http.Request, m *simulator.Met
 	return true
 }
 
-// settleExtraConfig gives the VM's extraConfig vSphere's semantics after vcsim appended a
-// ReconfigVM's options to it: a key set again replaces its value, a key set to "" is removed, and
-// vhv.* keys are dropped (esxi-facts: vhv.enable sent as extraConfig is silently ignored; only
-// nestedHVEnabled works). Later options win, as they were sent after the earlier ones.
-func (l *lab) settleExtraConfig(ref types.ManagedObjectReference) {
-	vm := l.vms.vms[ref.Value]
-	if vm == nil {
-		return
-	}
-	simulator.Map.WithLock(vm, func() {
-		var kept []types.BaseOptionValue
-		index := make(map[string]int)
-		for _, o := range vm.Config.ExtraConfig {
-			opt := o.GetOptionValue()
-			key := strings.ToLower(opt.Key)
-			if strings.HasPrefix(key, "vhv.") {
-				continue
-			}
-			i, seen := index[key]
-			switch {
-			case fmt.Sprint(opt.Value) == "" && seen:
-				kept = append(kept[:i], kept[i+1:]...)
-				delete(index, key)
-				for k, j := range index {
-					if j > i {
-						index[k] = j - 1
-					}
-				}
-			case fmt.Sprint(opt.Value) == "":
-			case seen:
-				kept[i] = o
-			default:
-				index[key] = len(kept)
-				kept = append(kept, o)
-			}
-		}
-		simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.extraConfig", Val: kept}})
-	})
-}
-
 // specKinds lists the managed object types a property collector request reads.
 func specKinds(specs []types.PropertyFilterSpec) map[string]bool {
 	kinds := make(map[string]bool)
@@ -243,10 +234,14 @@ func specKinds(specs []types.PropertyFilterSpec) map[string]bool {
 	return kinds
 }
 
-// refreshFor pulls from hostd what reads of these types show: at most one request each.
+// refreshFor pulls from hostd what reads of these types show: at most one request each per host.
 func (l *lab) refreshFor(kinds map[string]bool) {
 	if kinds["HostServiceSystem"] {
-		simulator.Map.WithLock(l.services, l.services.refresh)
+		for _, h := range l.hosts {
+			if !h.disconnected {
+				simulator.Map.WithLock(h.services, h.services.refresh)
+			}
+		}
 	}
 	for k := range kinds {
 		if vmViewTypes[k] {
@@ -263,13 +258,15 @@ func (l *lab) refreshVMs() {
 	}
 }
 
+// pullVMs pulls every connected host's inventory; it returns the first failure.
 func (l *lab) pullVMs() error {
-	inv, err := l.hostd.inventory()
-	if err != nil {
-		return err
+	var first error
+	for _, h := range l.hosts {
+		if err := h.pull(); err != nil && first == nil {
+			first = err
+		}
 	}
-	l.vms.sync(context.Background(), inv.VMs)
-	return nil
+	return first
 }
 
 // push stands in for hostd pushing VM changes to the property collector: on ESXi, a VM that
@@ -301,15 +298,25 @@ func (l *lab) push(period time.Duration, stop <-chan struct{}) {
 	}
 }
 
-// vm returns the modelled VM behind a moref; its moref value is the vmid (see rekey).
-func (l *lab) vm(ref types.ManagedObjectReference) *simulator.VirtualMachine {
+// vm returns the modelled VM behind a moref, the host it runs on and its vmid there (a
+// standalone host's moref value is the vmid, see rekey; a vCenter's is vcsim's vm-N).
+func (l *lab) vm(ref types.ManagedObjectReference) (*hostLink, *simulator.VirtualMachine, string) {
 	if ref.Type != "VirtualMachine" {
-		return nil
+		return nil, nil, ""
 	}
-	if l.vms.vms[ref.Value] == nil {
-		l.refreshVMs() // registered over SSH since the last read?
+	for try := 0; try < 2; try++ {
+		for _, h := range l.hosts {
+			for vmid, obj := range h.vms.vms {
+				if obj.Self == ref {
+					return h, obj, vmid
+				}
+			}
+		}
+		if try == 0 {
+			l.refreshVMs() // registered over SSH since the last read?
+		}
 	}
-	return l.vms.vms[ref.Value]
+	return nil, nil, ""
 }
 
 // failed reads a hostd answer the way the collection must: the exit code alone is not trusted
@@ -350,12 +357,17 @@ func vmxBool(b bool) string {
 	return "FALSE"
 }
 
-// reconfig: nestedHVEnabled / vPMCEnabled are vmx keys of the lab VM, written by hostd
-// (which refuses while the VM runs). The rest of the spec only touches the model.
-func (l *lab) reconfig(w http.ResponseWriter, m *simulator.Method, req *types.ReconfigVM_Task) bool {
-	vm := l.vm(req.This)
+// reconfig: nestedHVEnabled / vPMCEnabled are vmx keys of the lab VM, written by the hostd of
+// the VM's host (which refuses while the VM runs); extraConfig stays in the model (the returned
+// func, run after vcsim applied the spec). The rest of the spec only touches the model.
+func (l *lab) reconfig(w http.ResponseWriter, m *simulator.Method, req *types.ReconfigVM_Task) (bool, func()) {
+	h, vm, vmid := l.vm(req.This)
 	if vm == nil {
-		return false
+		return false, nil
+	}
+	if r := l.refusal(h, false); r != nil {
+		failTask(w, m, "reconfigVm", r.fault, r.msg)
+		return true, nil
 	}
 	var keys [][2]string
 	if b := req.Spec.NestedHVEnabled; b != nil {
@@ -364,31 +376,32 @@ func (l *lab) reconfig(w http.ResponseWriter, m *simulator.Method, req *types.Re
 	if b := req.Spec.VPMCEnabled; b != nil {
 		keys = append(keys, [2]string{"vpmc.enable", vmxBool(*b)})
 	}
-	if len(keys) == 0 {
-		return false
-	}
 	for _, kv := range keys {
-		rc, out, err := l.hostd.call("lab", "set_vmx", req.This.Value, kv[0], kv[1])
+		rc, out, err := h.hostd.call("lab", "set_vmx", vmid, kv[0], kv[1])
 		if failed(rc, out, err) {
 			fault, msg := l.hostdFailure(vm, types.VirtualMachinePowerStatePoweredOff,
 				func(s types.VirtualMachinePowerState) bool { return s != types.VirtualMachinePowerStatePoweredOff }, out, err)
 			failTask(w, m, "reconfigVm", fault, msg)
-			return true
+			return true, nil
 		}
 	}
 	if b := req.Spec.VPMCEnabled; b != nil { // vcsim does not apply vPMCEnabled itself
 		setVM(vm, []types.PropertyChange{{Name: "config.vPMCEnabled", Val: *b}})
 	}
-	return false // vcsim applies the spec to the model and runs the task
+	return false, extraConfigAfter(vm, req.Spec.ExtraConfig) // vcsim applies the spec and runs the task
 }
 
 func (l *lab) power(w http.ResponseWriter, m *simulator.Method, task, cmd string, target types.VirtualMachinePowerState) bool {
-	vm := l.vm(m.This)
+	h, vm, vmid := l.vm(m.This)
 	if vm == nil {
 		return false
 	}
+	if r := l.refusal(h, target == types.VirtualMachinePowerStatePoweredOff); r != nil {
+		failTask(w, m, task, r.fault, r.msg)
+		return true
+	}
 	l.refreshVMs() // vcsim's own state check must see hostd's state
-	rc, out, err := l.hostd.call("vim-cmd", cmd, m.This.Value)
+	rc, out, err := h.hostd.call("vim-cmd", cmd, vmid)
 	if failed(rc, out, err) {
 		fault, msg := l.hostdFailure(vm, target,
 			func(s types.VirtualMachinePowerState) bool { return s == target }, out, err)
@@ -401,11 +414,15 @@ func (l *lab) power(w http.ResponseWriter, m *simulator.Method, task, cmd string
 // shutdown: hostd asks the guest (via Tools) and returns at once; the VM powers off later and
 // the push (lab.push) or the next read shows it, as on ESXi. So vcsim's instant power-off is not used.
 func (l *lab) shutdown(w http.ResponseWriter, m *simulator.Method) bool {
-	vm := l.vm(m.This)
+	h, vm, vmid := l.vm(m.This)
 	if vm == nil {
 		return false
 	}
-	rc, out, err := l.hostd.call("vim-cmd", "vmsvc/power.shutdown", m.This.Value)
+	if r := l.refusal(h, true); r != nil {
+		writeFault(w, r.msg, r.fault)
+		return true
+	}
+	rc, out, err := h.hostd.call("vim-cmd", "vmsvc/power.shutdown", vmid)
 	if failed(rc, out, err) {
 		fault, msg := l.hostdFailure(vm, types.VirtualMachinePowerStatePoweredOff,
 			func(s types.VirtualMachinePowerState) bool { return s != types.VirtualMachinePowerStatePoweredOn }, out, err)
@@ -419,14 +436,32 @@ func (l *lab) shutdown(w http.ResponseWriter, m *simulator.Method) bool {
 // failTask answers a *_Task call with a task that has already failed, as vCenter/ESXi do
 // for faults raised while the task runs.
 func failTask(w http.ResponseWriter, m *simulator.Method, name string, fault types.BaseMethodFault, msg string) {
+	runTask(w, m, name, func() *refusal { return &refusal{fault, msg} })
+}
+
+// refusal is a fault and the message vSphere gives with it.
+type refusal struct {
+	fault types.BaseMethodFault
+	msg   string
+}
+
+// runTask answers a *_Task call with a task that ran run at once: it succeeded, or failed with
+// the refusal run returned.
+func runTask(w http.ResponseWriter, m *simulator.Method, name string, run func() *refusal) {
+	var r *refusal
 	task := simulator.CreateTask(m.This, name, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-		return nil, fault
+		if r = run(); r != nil {
+			return nil, r.fault
+		}
+		return nil, nil
 	})
 	task.Run()
-	// vcsim puts the Go type name in localizedMessage; clients show that text, so use vSphere's.
-	simulator.Map.Update(task, []types.PropertyChange{
-		{Name: "info.error", Val: types.LocalizedMethodFault{Fault: fault, LocalizedMessage: msg}},
-	})
+	if r != nil {
+		// vcsim puts the Go type name in localizedMessage; clients show that text, so use vSphere's.
+		simulator.Map.Update(task, []types.PropertyChange{
+			{Name: "info.error", Val: types.LocalizedMethodFault{Fault: r.fault, LocalizedMessage: r.msg}},
+		})
+	}
 	body := fmt.Sprintf(`<%sResponse xmlns="urn:vim25"><returnval type="Task">%s</returnval></%sResponse>`,
 		m.Name, task.Self.Value, m.Name)
 	writeEnvelope(w, http.StatusOK, []byte(body))

@@ -18,6 +18,7 @@ import (
 
 type hostd struct {
 	addr string
+	name string // a vCenter's host: named in the log (a standalone host's log is its own)
 }
 
 // hostdTimeout bounds one request; power.on in the lab starts a QEMU guest, so be generous.
@@ -53,7 +54,11 @@ func (h *hostd) call(argv ...string) (int, string, error) {
 	}
 	out, err := ioutil.ReadAll(r)
 	if rc != 0 || err != nil || argv[0] != "lab" || (argv[1] != "inventory" && argv[1] != "ssh_state") {
-		log.Printf("hostd %q -> rc=%d %v", argv, rc, err) // changes and failures; reads would flood the log
+		var of string
+		if h.name != "" {
+			of = " on " + h.name
+		}
+		log.Printf("hostd %q -> rc=%d %v%s", argv, rc, err, of) // changes and failures; reads would flood the log
 	}
 	return rc, string(out), err
 }
@@ -88,11 +93,12 @@ type invVM struct {
 	MemSize         int32      `json:"memsize"`
 	NestedHV        bool       `json:"nested_hv_enabled"`
 	Annotation      string     `json:"annotation"`
-	UUID            string     `json:"uuid"`
-	InstanceUUID    string     `json:"instance_uuid"`
+	UUID            string     `json:"uuid"`          // config.uuid, as vim-cmd get.config shows it
+	InstanceUUID    string     `json:"instance_uuid"` // config.instanceUuid
+	Folder          string     `json:"folder"`        // a vCenter's VM folder below the datacenter's ("A/B")
 	ToolsInstalled  bool       `json:"tools_installed"`
 	ToolsRunning    bool       `json:"tools_running"`
-	IPAddress       *string    `json:"ip_address"`
+	IPAddress       *string    `json:"ip_address"` // what VMware Tools report (get.guest)
 	GuestHostName   *string    `json:"guest_hostname"`
 }
 

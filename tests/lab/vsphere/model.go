@@ -1,6 +1,8 @@
 package main
 
-// The vcsim model of one ESXi host, built from and kept in step with the lab's hostd inventory.
+// The vcsim model of an ESXi host, built from and kept in step with the lab's hostd inventory:
+// the host itself (configureHost) and its VMs (vmModel). A standalone host (newModel) and each
+// host of a vCenter (vcenter.go) share both.
 
 import (
 	"context"
@@ -47,19 +49,38 @@ func newModel(inv *inventory) (*simulator.Model, error) {
 	if err := m.Create(); err != nil {
 		return nil, err
 	}
-
 	host := simulator.Map.Get(esx.HostSystem.Reference()).(*simulator.HostSystem)
+	configureHost(host, inv)
+	if cr, ok := simulator.Map.Get(*host.Parent).(*mo.ComputeResource); ok {
+		cr.Name = inv.Name
+	}
+	return m, nil
+}
+
+// configureHost makes vcsim's host template the lab host: its name (also its DNS name, which
+// SearchIndex.FindByDnsName matches), release and nesting capability.
+func configureHost(host *simulator.HostSystem, inv *inventory) {
 	about := aboutInfo(inv)
 	host.Name = inv.Name
 	host.Summary.Config.Name = inv.Name
 	host.Config.Product = about
 	host.Summary.Config.Product = &about
 	host.Capability = &types.HostCapability{NestedHVSupported: types.NewBool(inv.NestedHVSupported)}
-	if cr, ok := simulator.Map.Get(*host.Parent).(*mo.ComputeResource); ok {
-		cr.Name = inv.Name
+	if n := host.Config.Network; n != nil {
+		if d, ok := n.DnsConfig.(*types.HostDnsConfig); ok {
+			dns := *d
+			dns.HostName = inv.Name
+			n.DnsConfig = &dns
+		}
+		for i := range n.NetStackInstance {
+			if d, ok := n.NetStackInstance[i].DnsConfig.(*types.HostDnsConfig); ok && n.NetStackInstance[i].Key == "defaultTcpipStack" {
+				dns := *d
+				dns.HostName = inv.Name
+				n.NetStackInstance[i].DnsConfig = &dns
+			}
+		}
 	}
 	trimHost(host, about.ApiVersion)
-	return m, nil
 }
 
 // apiBefore compares API versions ("5.5" < "6.7.3" < "7.0.3.0").
@@ -100,17 +121,20 @@ func trimHost(host *simulator.HostSystem, api string) {
 	}
 }
 
-// vmModel owns the VirtualMachine objects mirrored from hostd, keyed by vmid.
+// vmModel owns the VirtualMachine objects of one host mirrored from its hostd, keyed by vmid.
 type vmModel struct {
-	c        *vim25.Client // in-process client: bypasses the HTTP gate (license, doors)
-	dsDir    string        // private datastore directories: vcsim writes its own .vmx files there
-	api      string        // the host's API version
+	c        *vim25.Client                // in-process client: bypasses the HTTP gate (license, doors)
+	host     types.ManagedObjectReference // the HostSystem the VMs run on
+	dc       types.ManagedObjectReference // its datacenter (the VM folders)
+	dsDir    string                       // private datastore directories: vcsim writes its own .vmx files there
+	api      string                       // the host's API version
 	nestedOK bool
+	vcenter  bool // VMs keep vcsim's morefs (vm-N) and live in their config's folders
 	vms      map[string]*simulator.VirtualMachine
 }
 
 func (vm *vmModel) addDatastores(ctx context.Context, dss []invDatastore) error {
-	host := object.NewHostSystem(vm.c, esx.HostSystem.Reference())
+	host := object.NewHostSystem(vm.c, vm.host)
 	dsSys, err := host.ConfigManager().DatastoreSystem(ctx)
 	if err != nil {
 		return err
@@ -168,16 +192,20 @@ func (vm *vmModel) sync(ctx context.Context, list []invVM) {
 
 func (vm *vmModel) create(ctx context.Context, v invVM) (*simulator.VirtualMachine, error) {
 	var p object.DatastorePath
-	host := simulator.Map.Get(esx.HostSystem.Reference()).(*simulator.HostSystem)
+	host := simulator.Map.Get(vm.host).(*simulator.HostSystem)
 	if !p.FromString(v.VmxPath) || simulator.Map.FindByName(p.Datastore, host.Datastore) == nil {
 		// vcsim would panic on a datastore it does not know
 		return nil, fmt.Errorf("unknown datastore in %q", v.VmxPath)
 	}
-	// vcsim refuses to create over an existing .vmx; the directory is ours, start clean.
-	_ = os.RemoveAll(filepath.Join(vm.dsDir, p.Datastore, filepath.Dir(p.Path)))
+	// vcsim refuses to create over an existing .vmx; the directory is ours, start clean. (In a
+	// vCenter two hosts' datastores may share a name; vcsim writes into this host's one.)
+	dir := filepath.Join(vm.dsDir, p.Datastore, filepath.Dir(p.Path))
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 
-	dc := object.NewDatacenter(vm.c, esx.Datacenter.Reference())
-	folders, err := dc.Folders(ctx)
+	folder, err := vm.folder(ctx, v.Folder)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +220,7 @@ func (vm *vmModel) create(ctx context.Context, v invVM) (*simulator.VirtualMachi
 		Version: hwVersion(v),
 		Files:   &types.VirtualMachineFileInfo{VmPathName: v.VmxPath},
 	}
-	task, err := folders.VmFolder.CreateVM(ctx, spec, pool, hostObj)
+	task, err := folder.CreateVM(ctx, spec, pool, hostObj)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +232,50 @@ func (vm *vmModel) create(ctx context.Context, v invVM) (*simulator.VirtualMachi
 	if apiBefore(vm.api, "5.1") {
 		obj.Config.LatencySensitivity = nil // a 5.1 type (see trimHost)
 	}
-	rekey(obj, v)
+	// hostd's UUIDs (vim-cmd get.config shows them too): stable across restarts of the simulator
+	// and unique across hosts. vcsim's marker key is no real VM's extraConfig.
+	changes := []types.PropertyChange{{Name: "config.extraConfig", Val: []types.BaseOptionValue{}}}
+	if v.UUID != "" {
+		changes = append(changes, types.PropertyChange{Name: "config.uuid", Val: v.UUID},
+			types.PropertyChange{Name: "summary.config.uuid", Val: v.UUID})
+	}
+	if v.InstanceUUID != "" {
+		changes = append(changes, types.PropertyChange{Name: "config.instanceUuid", Val: v.InstanceUUID},
+			types.PropertyChange{Name: "summary.config.instanceUuid", Val: v.InstanceUUID})
+	}
+	setVM(obj, changes)
+	if !vm.vcenter {
+		rekey(obj, v)
+	}
 	return obj, nil
+}
+
+// folder returns the VM folder at path ("A/B") below the datacenter's, creating what is missing.
+func (vm *vmModel) folder(ctx context.Context, path string) (*object.Folder, error) {
+	folders, err := object.NewDatacenter(vm.c, vm.dc).Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := folders.VmFolder
+	if path == "" {
+		return f, nil
+	}
+	for _, name := range strings.Split(path, "/") {
+		parent := simulator.Map.Get(f.Reference()).(*simulator.Folder)
+		var next *object.Folder
+		for _, ref := range parent.ChildEntity {
+			if child, ok := simulator.Map.Get(ref).(*simulator.Folder); ok && child.Name == name {
+				next = object.NewFolder(vm.c, ref)
+			}
+		}
+		if next == nil {
+			if next, err = f.CreateFolder(ctx, name); err != nil {
+				return nil, fmt.Errorf("folder %q: %v", path, err)
+			}
+		}
+		f = next
+	}
+	return f, nil
 }
 
 // rekey gives the VM the moref an ESXi host uses: its vmid ("vim.VirtualMachine:1"),
@@ -330,14 +400,6 @@ func (vm *vmModel) updateLocked(obj *simulator.VirtualMachine, v invVM) {
 	set("guest.hostName", obj.Guest.HostName, hostName)
 	set("summary.guest.toolsRunningStatus", summaryGuest(s).ToolsRunningStatus, tools)
 	set("summary.guest.ipAddress", summaryGuest(s).IpAddress, ip)
-	if v.InstanceUUID != "" {
-		set("config.instanceUuid", c.InstanceUuid, v.InstanceUUID)
-		set("summary.config.instanceUuid", s.Config.InstanceUuid, v.InstanceUUID)
-	}
-	if v.UUID != "" {
-		set("config.uuid", c.Uuid, v.UUID)
-		set("summary.config.uuid", s.Config.Uuid, v.UUID)
-	}
 	set("runtime.powerState", obj.Runtime.PowerState, power)
 	set("summary.runtime.powerState", s.Runtime.PowerState, power)
 	if len(changes) > 0 {

@@ -9,7 +9,7 @@ import sys
 
 from .. import config as cfgmod
 from .. import hostd as hostdmod
-from ..labd import State
+from ..labd import Pids, State
 from .common import CliError, labd_pid, load_lab, say, ssh_options
 
 
@@ -48,6 +48,13 @@ def cmd_status(args) -> int:
         faults = {k: v for k, v in st["faults"].items() if v}
         if faults:
             say(f"    faults: {json.dumps(faults, ensure_ascii=False)}")
+    alive = Pids(state.pids).alive()
+    for vc in lab.vcenters:
+        running = "running" if f"{vc.name}-vcenter" in alive else "NOT running"
+        say(
+            f"  vCenter {vc.name}  https://{vc.address}:{cfgmod.API_PORT}  {running}  "
+            f"datacenter {vc.datacenter}  cluster {vc.cluster}  hosts {', '.join(vc.hosts)}"
+        )
     return 0
 
 

@@ -36,11 +36,11 @@ def keygen(path: Path, comment: str) -> str:
 
 def prepare(lab: cfgmod.Lab, state: State) -> dict:
     """Everything that can fail at build time, before labd starts (errors show here)."""
-    for sub in ("hosts", "guests", "pids", "logs", "keys", "secrets"):
+    for sub in ("hosts", "guests", "vcenters", "pids", "logs", "keys", "secrets"):
         shutil.rmtree(state.root / sub, ignore_errors=True)
     for f in ("ready", "failed", "inventory.yml", "known_hosts", "config.json", "build.json", "labd.log"):
         (state.root / f).unlink(missing_ok=True)
-    for sub in ("hosts", "guests", "pids", "logs", "keys", "secrets"):
+    for sub in ("hosts", "guests", "vcenters", "pids", "logs", "keys", "secrets"):
         (state.root / sub).mkdir(parents=True)
     state.secrets.chmod(0o700)
     state.keys.chmod(0o700)
@@ -54,10 +54,10 @@ def prepare(lab: cfgmod.Lab, state: State) -> dict:
         known.append(f"{h.address} {' '.join(key.split()[:2])}")
         rootfs.build_root(h, hd / "root")
         sshd.write_host_files(h, hd, state.authorized_keys)
-        if h.api:
-            pw = state.api_password(h.name)
-            pw.write_text(secrets.token_urlsafe(18) + "\n")
-            pw.chmod(0o600)
+    for name in [h.name for h in lab.hosts if h.api] + [vc.name for vc in lab.vcenters]:
+        pw = state.api_password(name)
+        pw.write_text(secrets.token_urlsafe(18) + "\n")
+        pw.chmod(0o600)
     state.known_hosts.write_text("".join(line + "\n" for line in known))
     build: dict = {}
     if lab.guests():
@@ -70,7 +70,7 @@ def prepare(lab: cfgmod.Lab, state: State) -> dict:
             "initrd": str(img.initrd),
             "kernel_version": img.kernel_version,
         }
-    if any(h.api for h in lab.hosts):
+    if any(h.api for h in lab.hosts) or lab.vcenters:
         from ..vsphere import build_vsphere_sim
 
         say("esxilab: vSphere API simulator ...")
@@ -78,6 +78,18 @@ def prepare(lab: cfgmod.Lab, state: State) -> dict:
     state.build.write_text(json.dumps(build, indent=1) + "\n")
     state.config.write_text(lab.to_json() + "\n")
     return build
+
+
+def api_vars(state: State, name: str, address: str, username: str, ca_file: Path) -> dict:
+    """How Ansible reaches a host's or a vCenter's vSphere API; the password stays in secrets/."""
+    return {
+        "nestedvirt_api_hostname": address,
+        "nestedvirt_api_port": cfgmod.API_PORT,
+        "nestedvirt_api_username": username,
+        "nestedvirt_api_password": "{{ lookup('ansible.builtin.file', '%s') }}" % state.api_password(name),
+        "nestedvirt_api_ca_file": str(ca_file),
+        "nestedvirt_api_validate_certs": True,
+    }
 
 
 def inventory(lab: cfgmod.Lab, state: State) -> str:
@@ -100,19 +112,22 @@ def inventory(lab: cfgmod.Lab, state: State) -> str:
             "esxilab_ssh_at_start": h.ssh,
         }
         if h.api:
-            hv.update(
-                {
-                    "nestedvirt_api_hostname": h.address,
-                    "nestedvirt_api_port": cfgmod.API_PORT,
-                    "nestedvirt_api_username": h.api_username,
-                    "nestedvirt_api_password": "{{ lookup('ansible.builtin.file', '%s') }}"
-                    % state.api_password(h.name),
-                    "nestedvirt_api_ca_file": str(state.api_dir(h.name) / "cert.pem"),
-                    "nestedvirt_api_validate_certs": True,
-                    "esxilab_license": h.license,
-                }
-            )
+            hv.update(api_vars(state, h.name, h.address, h.api_username, state.api_dir(h.name) / "cert.pem"))
+            hv["esxilab_license"] = h.license
+        vc = lab.vcenter_of(h.name)
+        if vc is not None:
+            hv["nestedvirt_vcenter"] = vc.name
         hosts[h.name] = hv
+    vcenters = {
+        vc.name: {
+            "ansible_host": vc.address,
+            "ansible_connection": "local",  # an API endpoint: nothing ever connects to it over SSH
+            **api_vars(state, vc.name, vc.address, vc.username, state.vcenter_dir(vc.name) / "cert.pem"),
+            "nestedvirt_vcenter_datacenter": vc.datacenter,
+            "nestedvirt_vcenter_cluster": vc.cluster,
+        }
+        for vc in lab.vcenters
+    }
     guests = {}
     for h, vm in lab.guests():
         if not vm.inventory:
@@ -127,7 +142,11 @@ def inventory(lab: cfgmod.Lab, state: State) -> str:
     doc = {
         "all": {
             "vars": {"esxilab_state_dir": str(state.root)},
-            "children": {"esxi_hosts": {"hosts": hosts}, "nested_guests": {"hosts": guests}},
+            "children": {
+                "esxi_hosts": {"hosts": hosts},
+                "nested_guests": {"hosts": guests},
+                **({"vcenters": {"hosts": vcenters}} if vcenters else {}),
+            },
         }
     }
     return "# written by tests/lab/esxilab up; the lab's passwords are in secrets/, not here\n" + yaml.safe_dump(
@@ -203,7 +222,8 @@ def cmd_up(args) -> int:
     state.inventory.write_text(inventory(lab, state))
     took = time.monotonic() - t0
     say(
-        f"esxilab: lab up in {took:.1f} s ({len(lab.hosts)} hosts, {len(lab.guests())} guests); "
+        f"esxilab: lab up in {took:.1f} s ({len(lab.hosts)} hosts, {len(lab.vcenters)} vCenters, "
+        f"{len(lab.guests())} guests); "
         f"inventory: {state.inventory}"
     )
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 from ..releases import LINE_ENDS, RELEASES, can_be_clustered
 from .schema import (
     TRANSIENT_KINDS,
+    VCENTER_OFFSET,
     VM,
     ConfigError,
     Datastore,
@@ -26,6 +27,7 @@ from .schema import (
     PowerRule,
     TransientRule,
     VanishRule,
+    VCenter,
 )
 
 # --- normalisation ----------------------------------------------------------------------------
@@ -221,6 +223,9 @@ def _vm(raw: Any, host: Host, where: str) -> VM:
     vm.ignore_shutdown = _bool(d.get("ignore_shutdown", False), where + ".ignore_shutdown")
     vm.shutdown_delay = _float(d.get("shutdown_delay", 0), where + ".shutdown_delay")
     vm.boot_seconds = _float(d.get("boot_seconds", 0), where + ".boot_seconds")
+    vm.folder = str(d.get("folder") or "")
+    if vm.folder and any(not part or part.strip() != part for part in vm.folder.split("/")):
+        raise ConfigError(f"{where}.folder: folder names separated by '/' (\"A/B\"), got {vm.folder!r}")
     return vm
 
 
@@ -333,6 +338,54 @@ def _nth(base: str, n: int, where: str) -> str:
     return str(addr)
 
 
+def _vcenters(raw: Any, lab: Lab) -> list[VCenter]:
+    """`vcenters:`: each manages lab hosts (each host in at most one); VM names are unique per folder."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError("config: `vcenters:` must be a list")
+    out: list[VCenter] = []
+    managed: dict[str, str] = {}
+    for i, r in enumerate(raw):
+        d = _take(r, VCenter, f"vcenters[{i}]")
+        name = d.get("name")
+        if not isinstance(name, str) or not _HOST_NAME.match(name):
+            raise ConfigError(f"vcenters[{i}].name: a name (letters, digits, '-'), got {name!r}")
+        where = f"vcenter {name}"
+        if name in [vc.name for vc in out]:
+            raise ConfigError(f"{where}: duplicate vCenter name")
+        if name in [h.name for h in lab.hosts]:
+            raise ConfigError(f"{where}: a lab host has that name already")
+        vc = VCenter(name=name)
+        for key in ("datacenter", "cluster", "username"):
+            value = d.get(key, getattr(vc, key))
+            if not isinstance(value, str) or not value or "/" in value:
+                raise ConfigError(f"{where}.{key}: a non-empty name without '/', got {value!r}")
+            setattr(vc, key, value)
+        hosts = d.get("hosts") or []
+        if not isinstance(hosts, list) or not hosts:
+            raise ConfigError(f"{where}.hosts: a non-empty list of the lab's host names")
+        for host in hosts:
+            if str(host) not in [h.name for h in lab.hosts]:
+                raise ConfigError(f"{where}.hosts: no lab host named {host!r}")
+            if str(host) in managed:
+                raise ConfigError(f"{where}.hosts: {host} is already managed by vCenter {managed[str(host)]}")
+            managed[str(host)] = name
+        vc.hosts = [str(h) for h in hosts]
+        seen: dict[tuple[str, str], str] = {}
+        for host in vc.hosts:
+            for vm in lab.host(host).vms:
+                if (vm.folder, vm.name) in seen:
+                    raise ConfigError(
+                        f"{where}: two VMs named {vm.name!r} in folder {vm.folder or '(the vm folder)'!r} "
+                        f"(hosts {seen[vm.folder, vm.name]} and {host}); a vCenter needs them in different folders"
+                    )
+                seen[vm.folder, vm.name] = host
+        vc.address = str(d.get("address") or "")
+        out.append(vc)
+    return out
+
+
 def normalise(raw: Any) -> Lab:
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping with a `hosts:` list")
@@ -351,6 +404,9 @@ def normalise(raw: Any) -> Lab:
         raise ConfigError("config: duplicate host names")
     for i, h in enumerate(lab.hosts, 1):
         h.address = h.address or _nth(lab.host_net, i, f"host {h.name}")
+    lab.vcenters = _vcenters(d.get("vcenters"), lab)
+    for k, vc in enumerate(lab.vcenters, 1):
+        vc.address = vc.address or _nth(lab.host_net, VCENTER_OFFSET + k, f"vcenter {vc.name}")
     used_inv: set[str] = set()
     for j, (h, vm) in enumerate(lab.guests(), 1):
         vm.address = vm.address or _nth(lab.guest_net, j, f"host {h.name} VM {vm.name!r}")

@@ -22,6 +22,7 @@ CACHE_DIR = REPO / ".cache" / "lab"
 HOSTD_PORT = 8307
 SSH_PORT = 22
 API_PORT = 443
+VCENTER_OFFSET = 200  # vCenter k (1-based) listens at <host net>.(200 + k)
 
 
 class ConfigError(ValueError):
@@ -75,6 +76,7 @@ class VM:
     ignore_shutdown: bool = False
     shutdown_delay: float = 0.0  # seconds between power.shutdown and the guest acting on it
     boot_seconds: float = 0.0  # guest: none: seconds from power-on until Tools run
+    folder: str = ""  # the VM's folder in a vCenter, below the datacenter's vm folder ("A/B")
 
 
 @dataclasses.dataclass
@@ -167,8 +169,19 @@ class Host:
 
 
 @dataclasses.dataclass
+class VCenter:
+    name: str
+    datacenter: str = "DC1"
+    cluster: str = "Lab"
+    hosts: list[str] = dataclasses.field(default_factory=list)  # the lab hosts it manages
+    username: str = "administrator@vsphere.local"
+    address: str = ""  # 127.0.X.(200+k) in the lab's host net
+
+
+@dataclasses.dataclass
 class Lab:
     hosts: list[Host]
+    vcenters: list[VCenter] = dataclasses.field(default_factory=list)
     host_net: str = "127.0.10.0"
     guest_net: str = "127.0.20.0"
     ready_timeout: float = 240.0
@@ -182,8 +195,16 @@ class Lab:
     def guests(self) -> list[tuple[Host, VM]]:
         return [(h, vm) for h in self.hosts for vm in h.vms if vm.guest == "linux"]
 
+    def vcenter_of(self, host: str) -> VCenter | None:
+        """The vCenter that manages the host, if any."""
+        return next((vc for vc in self.vcenters if host in vc.hosts), None)
+
     def addresses(self) -> list[str]:
-        return [h.address for h in self.hosts] + [vm.address for _, vm in self.guests()]
+        return (
+            [h.address for h in self.hosts]
+            + [vc.address for vc in self.vcenters]
+            + [vm.address for _, vm in self.guests()]
+        )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False)

@@ -92,6 +92,7 @@ class Views:
                     "tools_running": v.tools_running,
                     "ip_address": v.ip,
                     "guest_hostname": v.hostname,
+                    "folder": vm.cfg.folder,
                     **({"system": vm.system} if system_vms else {}),
                 }
             )
