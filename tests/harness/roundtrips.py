@@ -96,10 +96,21 @@ def count(hosts, sent: list[tuple[str, dict]], vm_names: set[str]) -> dict:
 
 
 def power_operations(state: Path) -> int:
-    """How many SSH commands sent to any host of the lab so far powered a VM on, off or down."""
+    """How many power operations (on, off, shutdown) the lab's hosts were sent so far: over SSH, and
+    through a vSphere API (a host's own simulator or a vCenter's, which hand them to hostd)."""
     logs = sorted(State(state).logs.glob("*.commands.jsonl"))
     hosts = [log.name.removesuffix(".commands.jsonl") for log in logs]
-    return sum(1 for _host, entry in since(state, dict.fromkeys(hosts, 0)) if POWER.search(entry.get("command", "")))
+    over_ssh = sum(
+        1 for _host, entry in since(state, dict.fromkeys(hosts, 0)) if POWER.search(entry.get("command", ""))
+    )
+    api_logs = sorted(Path(state).glob("hosts/*/api/vsphere.log")) + sorted(Path(state).glob("vcenters/*/vsphere.log"))
+    through_api = sum(
+        1
+        for log in api_logs
+        for line in log.read_text(errors="replace").splitlines()
+        if "hostd [" in line and POWER.search(line)
+    )
+    return over_ssh + through_api
 
 
 def api_calls(state: Path, host: str) -> list[str]:

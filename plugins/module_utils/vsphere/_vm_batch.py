@@ -232,7 +232,8 @@ def configure(client, entries, api_version, check_mode=False):
         if problem:
             _failed(result, *problem)
             continue
-        if str(values.get("runtime.powerState")) != "poweredOff":
+        # In check mode the shutdown before this step only said it would power the VM off.
+        if str(values.get("runtime.powerState")) != "poweredOff" and not check_mode:
             _failed(
                 result,
                 "vm_running",
