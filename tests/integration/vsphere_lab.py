@@ -34,6 +34,10 @@ LAB_CONFIG = {
                 {"name": "twin", "guest": "none", "power": "off"},
                 {"name": "twin", "guest": "none", "power": "off", "path": "twin2/twin.vmx"},
                 {"name": "client", "guest": "none", "power": "on"},
+                {"name": "batch a", "guest": "none", "power": "on"},
+                {"name": "batch b", "guest": "none", "power": "on"},
+                {"name": "batch stubborn", "guest": "none", "power": "on", "ignore_shutdown": True},
+                {"name": "batch no tools", "guest": "none", "power": "on", "tools": False},
             ],
         },
         {
