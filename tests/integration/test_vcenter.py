@@ -42,16 +42,16 @@ CONFIG = {
             "vms": [
                 {"name": "in maintenance", "guest": "none", "power": "on"},
                 {"name": "cut off", "guest": "none", "power": "on"},
+                {"name": "auto", "guest": "none", "power": "on"},
             ],
         },
     ],
 }
-API_METHOD = ("-e", "enable_nesting_method=api")
 
 
-def on(host):
+def on(host, method="api"):
     """The extra vars that run the playbook on that one ESXi host (through the API)."""
-    return ("-e", "nestedvirt_esxi_group=%s" % host, *API_METHOD)
+    return ("-e", "nestedvirt_esxi_group=%s" % host, "-e", "enable_nesting_method=%s" % method)
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +174,12 @@ def test_ssh_service_and_vm_nested_hv_act_on_one_named_host_of_the_vcenter(vclab
     assert run["nested"]["changed"] and run["nested"]["vm"]["host"] == "vc80"
     assert run["nested"]["power_operations"] == ["shutdown", "on"]
     assert vclab.status("vc70")["ssh"]["running"] is False
+
+
+def test_auto_takes_the_vcenter_where_its_api_takes_writes(vclab, tmp_path):
+    before = ssh_commands(vclab)
+    run = enable_nesting(vclab, tmp_path / "auto", "vc80", ["auto"], *on("vc80", "auto"))
+    assert run.rc == 0, run.output[-3000:]
+    assert outcome(run, "vc80") == {"auto": ("power_cycle", None)}
+    assert vclab.vm("vc80", "auto")["nested_hv_enabled"] and vclab.vm("vc80", "auto")["power"] == "poweredOn"
+    assert ssh_commands(vclab) == before == 0
