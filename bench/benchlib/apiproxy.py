@@ -7,15 +7,18 @@ reads each HTTP request, counts it by SOAP method (``GET <path>`` for the few pl
 forwards it over one upstream HTTPS connection per client connection, and returns the answer.
 Long polls (WaitForUpdatesEx) hold only their own connection's thread.
 
-Two gaps of the lab's simulator (Debian's govmomi vcsim) stop community.vmware, which reads
-every VM property through pyVmomi's ``Fetch``; with ``shim=True`` the proxy answers as ESXi does,
-and counts how often it had to (``shimmed``):
+Gaps of the lab's simulator (Debian's govmomi vcsim) stop community.vmware, which reads every VM
+property through pyVmomi's ``Fetch``; where asked, the proxy answers as ESXi and vCenter do, and
+counts how often it had to (``shimmed``):
 
 - ``Fetch`` of an unset property (``VirtualMachine.snapshot`` of a VM without snapshots) makes
-  vcsim panic and drop the connection; ESXi answers an empty value.
-- ``VirtualMachine.guest`` always says Tools are not running (the simulator does not model
-  Tools), so ``vmware_guest_powerstate`` refuses ``shutdown-guest``; the proxy sets the Tools
-  status from hostd's own view of the VM (``tools_running(vmid)``).
+  vcsim panic and drop the connection; ESXi and vCenter answer an empty value (``empty_fetch``;
+  on by default with the Tools shim). Still needed on the lab's vCenter as on its hosts.
+- ``VirtualMachine.guest`` used to say Tools were never running, so ``vmware_guest_powerstate``
+  refused ``shutdown-guest``; with ``tools_running(vmid)`` the proxy sets the Tools status from
+  hostd's own view of the VM. The lab's simulator now reports Tools from hostd itself (its vCenter
+  too), so the bench no longer asks for this shim (``tools_running`` None); it stays, counted, for
+  a simulator that does not.
 
 Only the standard library and the ``openssl`` command (to make the certificate) are used.
 """
@@ -78,10 +81,12 @@ class CountingProxy:
         upstream_port: int,
         workdir: Path,
         tools_running: Callable[[str], bool] | None = None,
+        empty_fetch: bool | None = None,
     ) -> None:
         self.address = (listen, port)
         self.upstream = (upstream_host, upstream_port)
-        self.tools_running = tools_running  # set: the shim is on
+        self.tools_running = tools_running  # set: the Tools shim is on
+        self.empty_fetch = tools_running is not None if empty_fetch is None else empty_fetch
         self.shimmed: collections.Counter[str] = collections.Counter()
         self.cert, self.key = make_certificate(workdir, listen)
         self._lock = threading.Lock()
@@ -161,7 +166,7 @@ class CountingProxy:
                 except (OSError, http.client.HTTPException):
                     upstream.close()
                     self._upstream = None
-                    if fetch is None or proxy.tools_running is None:
+                    if fetch is None or not proxy.empty_fetch:
                         self.send_error(502, "upstream failed")
                         return
                     proxy.shim("empty Fetch of %s.%s" % (fetch.group(1).decode(), fetch.group(3).decode()))

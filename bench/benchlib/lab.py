@@ -47,7 +47,7 @@ class Lab(harness_lab.Lab):
         self.up_s = harness_lab.up(config, self.state)
         self.load(self.state)
         for host, address in self.hosts.items():
-            if not ssh_banner(address):
+            if self.ssh_on(host) and not ssh_banner(address):
                 raise LabError("lab %s: %s (%s) is up but its SSH does not answer" % (self.name, host, address))
 
     def down(self) -> None:
@@ -55,9 +55,19 @@ class Lab(harness_lab.Lab):
         if done.returncode != 0:
             say("esxilab down %s: %s" % (self.name, (done.stdout + done.stderr).strip()[-500:]))
 
+    def ssh_on(self, host: str) -> bool:
+        """Whether the host's SSH runs (the config's ``ssh``; a vCenter lab's hosts have it off)."""
+        return bool(self.hostvars[host].get("esxilab_ssh_at_start", True))
+
     @property
     def api_hosts(self) -> list[str]:
         return [name for name, hv in self.hostvars.items() if "nestedvirt_api_port" in hv]
+
+    @property
+    def vcenters(self) -> dict[str, dict]:
+        """{vCenter: its inventory vars} (group vcenters of the inventory `up` wrote)."""
+        children = yaml.safe_load(self.inventory.read_text())["all"]["children"]
+        return (children.get("vcenters") or {}).get("hosts") or {}
 
     def linux_vms(self) -> list[tuple[str, dict]]:
         """(host, VM) of every VM with a Linux guest (hostd's view)."""
@@ -66,19 +76,21 @@ class Lab(harness_lab.Lab):
     def write_inventory(
         self,
         path: Path,
-        api_port: int | None = None,
-        ca_file: Path | None = None,
+        proxies: dict | None = None,
         extra_guests: dict | None = None,
         host_vars: dict | None = None,
     ) -> Path:
-        """The lab's inventory, with the API pointed at the counting proxy, extra guests, and
-        ``host_vars`` (such as nestedvirt_vms) set on every ESXi host."""
+        """The lab's inventory, with each API endpoint (an ESXi host's own, a vCenter) pointed at its
+        counting proxy (``proxies``: {endpoint: CountingProxy}: its port, and its certificate as the
+        CA), extra guests, and ``host_vars`` (such as nestedvirt_vms) set on every ESXi host."""
         inventory = yaml.safe_load(self.inventory.read_text())
         children = inventory["all"]["children"]
+        endpoints = {**children["esxi_hosts"]["hosts"], **((children.get("vcenters") or {}).get("hosts") or {})}
+        for name, proxy in (proxies or {}).items():
+            endpoints[name]["nestedvirt_api_hostname"] = proxy.address[0]
+            endpoints[name]["nestedvirt_api_port"] = proxy.address[1]
+            endpoints[name]["nestedvirt_api_ca_file"] = str(proxy.cert)
         for hv in children["esxi_hosts"]["hosts"].values():
-            if api_port and "nestedvirt_api_port" in hv:
-                hv["nestedvirt_api_port"] = api_port
-                hv["nestedvirt_api_ca_file"] = str(ca_file)
             hv.update(host_vars or {})
         if extra_guests is not None:
             children["nested_guests"]["hosts"] = extra_guests

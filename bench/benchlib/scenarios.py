@@ -24,7 +24,7 @@ from labkit.hostd import NONE_SHUTDOWN_SECONDS
 from . import targets
 from .lab import Lab, LabError, wait_tools
 from .measure import measure_floor, nesting_state, run_playbook, vms_in_output
-from .paths import CONFIGS, PROXY_PORT, WORK, say
+from .paths import CONFIGS, WORK, say
 from .tools import Tools, api_counts, proxies_for, uses_api
 
 VERIFY_OFF = ["-e", "enable_nesting_verify=false"]  # guest: none VMs have no OS to look into
@@ -49,12 +49,7 @@ def full_enable(tools: Tools, config: str, tool: str, label: str, idempotent_rer
     with Lab(label, CONFIGS / ("%s.yml" % config)) as lab:
         proxies = proxies_for(lab, run_dir / "proxy") if uses_api(tool) else {}
         try:
-            some_proxy = next(iter(proxies.values()), None)
-            inventory = lab.write_inventory(
-                run_dir / "inventory.yml",
-                api_port=PROXY_PORT if proxies else None,
-                ca_file=some_proxy.cert if some_proxy else None,
-            )
+            inventory = lab.write_inventory(run_dir / "inventory.yml", proxies=proxies)
             status = lab.fleet()
             vm_names = {vm["name"] for vms in status.values() for vm in vms}
             floor_before = measure_floor(lab)

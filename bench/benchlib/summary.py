@@ -35,6 +35,11 @@ def _per_host(runs: list[dict]) -> dict:
     return out
 
 
+def _via(floor: dict) -> list[str]:
+    """How a floor measurement reached the hosts (results older than the vCenter labs: SSH)."""
+    return floor.get("via", ["ssh"])
+
+
 def _failures(runs: list[dict]) -> list[str]:
     return [
         "%s (rc %s, %s)"
@@ -60,16 +65,19 @@ def _full_row(runs: list[dict]) -> dict | None:
         "vms": runs[0]["vms"],
         "hosts": runs[0]["hosts"],
         "ssh_total": _median(runs, lambda r: r["ssh_round_trips"]["total"]),
+        "ssh_max": max(r["ssh_round_trips"]["total"] for r in runs),  # every run, a failed one too
         "per_host": _per_host(runs),
         "ssh_by_kind": first["ssh_round_trips"]["by_kind"],
         "api_total": _median(runs, lambda r: r["api_calls"]["total"]),
         "api_per_vm": _median(runs, lambda r: r["api_calls"]["total"] / r["vms"]),
         "api_top": sorted(first["api_calls"]["by_method"].items(), key=lambda kv: -kv[1])[:4],
+        "api_by_method": first["api_calls"]["by_method"],
         "api_shimmed": first["api_calls"].get("shimmed", {}),
         "memory_mb": _median(runs, lambda r: r["memory"]["tree_peak_pss_mb"]),
         "largest_process_mb": _median(runs, lambda r: r["memory"]["largest_process_maxrss_mb"]),
         "controller_cpu_s": _median(runs, lambda r: r["controller_cpu_s"]),
         "phases": first.get("phases"),
+        "floor_via": sorted({via for r in runs for f in ("floor_before", "floor_after") for via in _via(r[f])}),
         "retried": [a["error"] for r in runs for a in r.get("failed_attempts", [])],
         "failures": _failures(runs),
     }
@@ -165,17 +173,21 @@ def summarize(results: dict) -> dict:
             "ssh_200": large["ssh_total"],
         }
 
-    side = full.get("1x4", {})
     ratios = {}
-    for ours in ("ours-ssh", "ours-api"):
-        for peer in ("naive", "community"):
-            if side.get(ours) and side.get(peer):
-                ratios["%s / %s" % (ours, peer)] = {
-                    "wall": _ratio(side[ours]["wall_s"], side[peer]["wall_s"]),
-                    "overhead": _ratio(side[ours]["overhead_s"], side[peer]["overhead_s"]),
-                    "ssh_round_trips": _ratio(side[ours]["ssh_total"], side[peer]["ssh_total"]),
-                    "api_calls": _ratio(side[ours]["api_total"], side[peer]["api_total"]),
-                }
+    pairs = [("1x4", ours, peer) for ours in ("ours-ssh", "ours-api") for peer in ("naive", "community")]
+    pairs += [(config, "ours-api", "community") for config in ("vc-1x4", "vc-2x4")]
+    for config, ours, peer in pairs:
+        side = full.get(config) or {}
+        if side.get(ours) and side.get(peer):
+            name = "%s / %s" % (ours, peer)
+            if config != "1x4":
+                name = "%s (vCenter %s)" % (name, config[3:].replace("x", " x "))
+            ratios[name] = {
+                "wall": _ratio(side[ours]["wall_s"], side[peer]["wall_s"]),
+                "overhead": _ratio(side[ours]["overhead_s"], side[peer]["overhead_s"]),
+                "ssh_round_trips": _ratio(side[ours]["ssh_total"], side[peer]["ssh_total"]),
+                "api_calls": _ratio(side[ours]["api_total"], side[peer]["api_total"]),
+            }
     summary = {"full": full, "floor": floors, "idempotent": idem, "idempotent_growth": growth, "ratios": ratios}
     summary["targets"] = evaluate(summary, (results.get("settings") or {}).get("batch"))
     return summary

@@ -18,6 +18,9 @@ IDLE_MS_PER_EXTRA_VM = 10.0
 IDLE_MEMORY_MB = 150.0
 NAIVE_OVERHEAD_X = 0.5
 COMMUNITY_WALL_X = 0.5
+COMMUNITY_API_CALLS_X = 0.1  # through a vCenter: ours' API calls <= 0.1x community.vmware's (issue 16)
+# The vCenter labs (bench/configs/vcenter-*.yml) as the summary keys them, and their names in the targets.
+VCENTER_LABS = {"vc-1x4": "through a vCenter, 1 x 4 guests", "vc-2x4": "through a vCenter, 2 x 4 guests"}
 
 
 # --- budgets and the exact floor ----------------------------------------------------------------
@@ -321,10 +324,10 @@ def versus_naive(ours: dict | None, naive: dict | None) -> dict:
     return _target(name, goal, measured, ratio <= NAIVE_OVERHEAD_X, cause)
 
 
-def versus_community(ours: dict | None, community: dict | None) -> dict:
-    """1 x 4 real guests: ours' wall <= 0.5x community.vmware's."""
+def versus_community(ours: dict | None, community: dict | None, label: str = "1 x 4 guests") -> dict:
+    """Real guests (1 x 4 by default; ``label`` names the lab): ours' wall <= 0.5x community.vmware's."""
     goal = "wall <= %gx community.vmware's" % COMMUNITY_WALL_X
-    name = "Full enable 1 x 4 guests: wall vs community.vmware"
+    name = "Full enable %s: wall vs community.vmware" % label
     unmeasured = _unmeasured_pair(name, goal, ours, community, "wall_s")
     if unmeasured:
         return unmeasured
@@ -342,7 +345,66 @@ def versus_community(ours: dict | None, community: dict | None) -> dict:
             ours["overhead_s"],
             allowed - ours["floor_s"],
         )
+    ph = ours.get("phases") or {}
+    if ph:
+        cause += (
+            " (hostd's view: %.1f s until the first shutdown, the slowest guest's shutdown + boot %.1f s in the run, "
+            "a VM off for up to %.1f s, %.1f s after the last guest was ready)"
+            % (
+                ph.get("until_first_shutdown_s", 0),
+                ph.get("slowest_guest_shutdown_boot_s", 0),
+                ph.get("longest_off_s", 0),
+                ph.get("after_last_ready_s", 0),
+            )
+        )
     return _target(name, goal, measured, ratio <= COMMUNITY_WALL_X, cause)
+
+
+def _methods(by_method: dict) -> str:
+    return ", ".join("%s %g" % kv for kv in sorted(by_method.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def api_calls_vs_community(ours: dict | None, community: dict | None, label: str) -> dict:
+    """Through a vCenter: ours' vSphere API calls <= 0.1x community.vmware's for the same job."""
+    goal = "API calls <= %gx community.vmware's" % COMMUNITY_API_CALLS_X
+    name = "Full enable %s: API calls vs community.vmware" % label
+    unmeasured = _unmeasured_pair(name, goal, ours, community, "api_total")
+    if unmeasured:
+        return unmeasured
+    ratio = ours["api_total"] / community["api_total"] if community["api_total"] else math.inf
+    measured = "%.3fx (%g vs %g calls; %.1f vs %.1f per VM)" % (
+        ratio,
+        ours["api_total"],
+        community["api_total"],
+        ours["api_per_vm"],
+        community["api_per_vm"],
+    )
+    cause = "ours would have to make at most %.0f calls and made %g: %s (community.vmware: %s)" % (
+        COMMUNITY_API_CALLS_X * community["api_total"],
+        ours["api_total"],
+        _methods(ours.get("api_by_method") or dict(ours.get("api_top") or [])),
+        _methods(community.get("api_by_method") or dict(community.get("api_top") or [])),
+    )
+    return _target(name, goal, measured, ratio <= COMMUNITY_API_CALLS_X, cause)
+
+
+def no_ssh(rows: dict[str, dict | None]) -> dict:
+    """Through a vCenter (SSH off on every host): ours sends the ESXi hosts no SSH round trip at all.
+    ``rows``: {lab label: ours' row}; every run counts (the most any run sent)."""
+    goal = "0 SSH round trips to the ESXi hosts (every run)"
+    name = "Full enable through a vCenter: ours' SSH round trips"
+    measured_rows = {label: row for label, row in rows.items() if row}
+    if not measured_rows:
+        return _target(name, goal, None, None)
+    measured = "; ".join("%s: %g" % (label, row["ssh_max"]) for label, row in measured_rows.items())
+    sent = [
+        "%s: %g (%s)" % (label, row["ssh_max"], _kinds(row["ssh_by_kind"]) or "see the run's log")
+        for label, row in measured_rows.items()
+        if row["ssh_max"]
+    ]
+    failed = [_failed(row) for row in measured_rows.values() if not row["ok"]]
+    cause = "; ".join(failed + (["SSH reached the hosts: " + "; ".join(sent)] if sent else []))
+    return _target(name, goal, measured, not sent and not failed, cause)
 
 
 def evaluate(summary: dict, batch: int | None = None) -> list[dict]:
@@ -360,4 +422,10 @@ def evaluate(summary: dict, batch: int | None = None) -> list[dict]:
     side = full.get("1x4") or {}
     out.append(versus_naive(side.get("ours-ssh"), side.get("naive")))
     out.append(versus_community(side.get("ours-ssh"), side.get("community")))
+    # Through a vCenter (issue 16): ours' API path beside community.vmware, SSH off on every host.
+    for config, label in VCENTER_LABS.items():
+        vc = full.get(config) or {}
+        out.append(api_calls_vs_community(vc.get("ours-api"), vc.get("community"), label))
+        out.append(versus_community(vc.get("ours-api"), vc.get("community"), label))
+    out.append(no_ssh({label: (full.get(config) or {}).get("ours-api") for config, label in VCENTER_LABS.items()}))
     return out

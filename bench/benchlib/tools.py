@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.ansible import environment
 
 from .apiproxy import CountingProxy
-from .lab import Lab, LabError
+from .lab import Lab
 from .paths import (
     BARE_PLAYBOOK,
     BENCH,
@@ -62,21 +62,18 @@ def uses_api(tool: str) -> bool:
 
 
 def proxies_for(lab: Lab, workdir: Path) -> dict[str, CountingProxy]:
-    """A counting proxy on <host address>:8443 for each API host, Tools shim included."""
+    """A counting proxy on <address>:8443 in front of each API endpoint, each ESXi host's own and
+    each vCenter's, answering the simulator's panicking empty Fetch as vSphere does (apiproxy). No
+    Tools shim: the simulator reports Tools from hostd itself, on the hosts and in the vCenter."""
+    endpoints = {host: (lab.hosts[host], 443) for host in lab.api_hosts}
+    endpoints.update(
+        {name: (hv["nestedvirt_api_hostname"], int(hv["nestedvirt_api_port"])) for name, hv in lab.vcenters.items()}
+    )
     proxies = {}
-    for host in lab.api_hosts:
-        address = lab.hosts[host]
-
-        def tools_running(vmid: str, host=host) -> bool:
-            try:
-                vms = lab.status(host)["vms"]
-            except (LabError, OSError):
-                return False
-            return any(str(v["vmid"]) == vmid and v["tools_running"] for v in vms)
-
-        proxy = CountingProxy(address, PROXY_PORT, address, 443, workdir / host, tools_running=tools_running)
+    for name, (address, port) in endpoints.items():
+        proxy = CountingProxy(address, PROXY_PORT, address, port, workdir / name, empty_fetch=True)
         proxy.start()
-        proxies[host] = proxy
+        proxies[name] = proxy
     return proxies
 
 
