@@ -17,8 +17,8 @@ description:
     host's plan says (C(vmx_settings), C(vmx_remove), C(upgrade_hardware)), all reconfigurations sent
     at once and waited for at once, then read back in one round trip; no SSH is needed.
   - A switch with a ConfigSpec field goes through it (C(vhv.enable) is C(nestedHVEnabled), C(vpmc.enable)
-    C(vPMCEnabled), C(vvtd.enable) C(flags.vvtdEnabled), C(vbs.enable) C(flags.vbsEnabled)): ESXi drops
-    such keys sent as extraConfig. C(hypervisor.cpuid.v0) and C(monitor.virtual_mmu)/C(monitor.virtual_exec)
+    C(vPMCEnabled), C(vvtd.enable) C(flags.vvtdEnabled), C(vbs.enable) C(flags.vbsEnabled)), since ESXi
+    drops such keys sent as extraConfig. C(hypervisor.cpuid.v0) and C(monitor.virtual_mmu)/C(monitor.virtual_exec)
     go as extraConfig. C(vhv.allowPassthru) has no way through the API and is refused (C(switch_not_in_api)).
   - A VM that is not powered off is refused (C(vm_running)); one whose moid is another VM now is left
     alone (C(vm_moved)).
@@ -37,7 +37,7 @@ attributes:
     description: Reads the VMs and reports what would change; sends nothing.
     support: full
   diff_mode:
-    description: Each VM's RV(vms[].key_values) holds the values before and after.
+    description: Each VM's C(key_values) in RV(vms) holds the values before and after.
     support: none
 extends_documentation_fragment:
   - nestedvirt.esxi.vsphere
@@ -80,15 +80,8 @@ reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import HAS_PYVMOMI
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._vm_batch import (
-    batch_result,
-    check_handles,
-    configure,
-)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._vm_batch import configure, run_batch
 
 ARGUMENT_SPEC = argument_spec(vms=dict(type="list", elements="dict", required=True))
 
@@ -96,16 +89,11 @@ ARGUMENT_SPEC = argument_spec(vms=dict(type="list", elements="dict", required=Tr
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     entries = module.params["vms"]
-    try:
-        check_handles([entry.get("handle") for entry in entries])
-        with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
-            vms = configure(client, entries, client.api_version, module.check_mode)
-    except NestedvirtError as error:
-        module.fail_json(msg=str(error), **error.as_result())
-    result = batch_result(vms)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_batch(
+        module,
+        [entry.get("handle") for entry in entries],
+        lambda client: configure(client, entries, client.api_version, module.check_mode),
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ module: vsphere_vm_power
 short_description: Shut down or power on a batch of VMs at once through the vSphere API, never leaving one down
 version_added: 1.1.0
 description:
-  - The API path's counterpart of M(nestedvirt.esxi.vm_power) with O(vms): every VM of the batch is
+  - The API path's counterpart of M(nestedvirt.esxi.vm_power) with O(vms). Every VM of the batch is
     read in one round trip, asked at once, and waited for at once (one property collector,
     C(WaitForUpdatesEx)); no SSH is needed.
   - V(shutdown) asks each running guest to shut down (VMware Tools), and with O(force) powers off
@@ -102,16 +102,8 @@ reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec, prepare_connection
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import HAS_PYVMOMI
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._vm_batch import (
-    batch_result,
-    boot,
-    check_handles,
-    shutdown,
-)
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import argument_spec
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._vm_batch import boot, run_batch, shutdown
 
 ARGUMENT_SPEC = argument_spec(
     vms=dict(type="list", elements="dict", required=True),
@@ -125,26 +117,15 @@ ARGUMENT_SPEC = argument_spec(
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    try:
-        check_handles(params["vms"])
-        with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
-            if params["state"] == "shutdown":
-                vms = shutdown(
-                    client,
-                    params["vms"],
-                    params["timeout"],
-                    params["force"],
-                    params["restart_marker"],
-                    module.check_mode,
-                )
-            else:
-                vms = boot(client, params["vms"], params["timeout"], module.check_mode)
-    except NestedvirtError as error:
-        module.fail_json(msg=str(error), **error.as_result())
-    result = batch_result(vms)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+
+    def step(client):
+        if params["state"] == "shutdown":
+            return shutdown(
+                client, params["vms"], params["timeout"], params["force"], params["restart_marker"], module.check_mode
+            )
+        return boot(client, params["vms"], params["timeout"], module.check_mode)
+
+    run_batch(module, params["vms"], step)
 
 
 if __name__ == "__main__":

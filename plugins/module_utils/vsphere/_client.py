@@ -315,34 +315,10 @@ class VsphereClient:
         A private property collector is used, so nothing else in the session is disturbed; each
         WaitForUpdatesEx returns as soon as the value changes.
         """
-        query = vmodl.query.PropertyCollector
-        deadline = time.monotonic() + timeout
-        with self._calling("waiting for %s" % path):
-            collector = self._content.propertyCollector.CreatePropertyCollector()
-            try:
-                collector.CreateFilter(
-                    query.FilterSpec(
-                        objectSet=[query.ObjectSpec(obj=obj, skip=False)],
-                        propSet=[query.PropertySpec(type=type(obj), pathSet=[path])],
-                    ),
-                    partialUpdates=False,
-                )
-                version = ""
-                while True:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise WaitTimeoutError("%s: %s did not change as expected within %d s" % (obj, path, timeout))
-                    update = collector.WaitForUpdatesEx(
-                        version, query.WaitOptions(maxWaitSeconds=min(WAIT_SLICE, max(1, int(math.ceil(remaining)))))
-                    )
-                    if update is None:
-                        continue
-                    version = update.version
-                    for value in _changes(update, path):
-                        if done(value):
-                            return value
-            finally:
-                collector.DestroyPropertyCollector()
+        value = self.wait_all([obj], path, done, timeout).get(_moid(obj))
+        if not done(value):
+            raise WaitTimeoutError("%s: %s did not change as expected within %d s" % (obj, path, timeout))
+        return value
 
     def wait_all(self, objects, path, done, timeout):
         """Wait until ``done(value of path)`` holds for every object, all watched by one property
@@ -441,14 +417,6 @@ def config_spec(fields, extra_config=None):
             vim.option.OptionValue(key=key, value=value) for key, value in sorted(extra_config.items())
         ]
     return vim.vm.ConfigSpec(**plain)
-
-
-def _changes(update, path):
-    for filter_set in update.filterSet or []:
-        for object_set in filter_set.objectSet or []:
-            for change in object_set.changeSet or []:
-                if change.name == path and change.op == "assign":
-                    yield change.val
 
 
 def _changes_by_object(update, path):

@@ -22,7 +22,8 @@ __metaclass__ = type
 
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._errors import NestedvirtError
 from ansible_collections.nestedvirt.esxi.plugins.module_utils._nesting_rules import MIN_HARDWARE_VERSION
-from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import config_spec
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._args import prepare_connection
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._client import VsphereClient, config_spec
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors import (
     PowerStateError,
     RestrictedVersionError,
@@ -30,6 +31,7 @@ from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._errors im
     VsphereError,
 )
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._host_read import vm_paths
+from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._pyvmomi import HAS_PYVMOMI
 from ansible_collections.nestedvirt.esxi.plugins.module_utils.vsphere._vmx_fields import (
     MARKER_KEY,
     MARKER_VALUE,
@@ -121,11 +123,12 @@ def _settle(client, started, results, reason, timeout):
     return done
 
 
-def shutdown(client, handles, timeout, force=False, restart_marker=True, check_mode=False):
-    """Power the batch's running VMs off, gracefully (ShutdownGuest), hard only with ``force``
-    (Tools not running, or not off within ``timeout`` s). Returns each VM's outcome."""
-    found = _read(client, handles, STATE_PATHS, "shut down")
-    results, running = {}, []
+def _power_states(client, handles, step):
+    """The batch read before a power step: ``(results, states)``, each VM's outcome so far (its
+    state found, its restart marker; failed when the moid is not that VM any more) and ``{moid:
+    power state}`` of the VMs it may act on, in the order given."""
+    found = _read(client, handles, STATE_PATHS, step)
+    results, states = {}, {}
     for handle in handles:
         moid, values = handle["vmid"], found.get(handle["vmid"])
         result = results[moid] = dict(vmid=moid, name=handle["name"], operations=[], changed=False)
@@ -133,13 +136,29 @@ def shutdown(client, handles, timeout, force=False, restart_marker=True, check_m
         if problem:
             _failed(result, *problem)
             continue
-        state = str(values.get("runtime.powerState"))
-        result.update(power_state_before=state, power_state=state, restart_pending=marker_set(values))
+        state = states[moid] = str(values.get("runtime.powerState"))
+        result.update(
+            power_state_before=state,
+            power_state=state,
+            restart_pending=marker_set(values),
+            ip_address=values.get("guest.ipAddress"),
+        )
+    return results, states
+
+
+def shutdown(client, handles, timeout, force=False, restart_marker=True, check_mode=False):
+    """Power the batch's running VMs off, gracefully (ShutdownGuest), hard only with ``force``
+    (Tools not running, or not off within ``timeout`` s). Returns each VM's outcome."""
+    results, states = _power_states(client, handles, "shut down")
+    running = []
+    for moid, state in states.items():
         if state == "poweredOn":
             running.append(moid)
         elif state != "poweredOff":
             _failed(
-                result, "vm_suspended", "the VM is %s; it is not power-cycled (its memory state would be lost)" % state
+                results[moid],
+                "vm_suspended",
+                "the VM is %s; it is not power-cycled (its memory state would be lost)" % state,
             )
     if check_mode:
         for moid in running:
@@ -314,27 +333,13 @@ def _off(value):
 def boot(client, handles, timeout, check_mode=False):
     """Power the batch's VMs on where they are off, wait until each runs (and for VMware Tools, and
     an address, where its handle asks), then remove restart markers. Returns each VM's outcome."""
-    found = _read(client, handles, STATE_PATHS, "power on")
-    results, off = {}, []
-    for handle in handles:
-        moid, values = handle["vmid"], found.get(handle["vmid"])
-        result = results[moid] = dict(vmid=moid, name=handle["name"], operations=[], changed=False)
-        problem = _identity_problem(handle, values)
-        if problem:
-            _failed(result, *problem)
-            continue
-        state = str(values.get("runtime.powerState"))
-        result.update(
-            power_state_before=state,
-            power_state=state,
-            restart_pending=marker_set(values),
-            ip_address=values.get("guest.ipAddress"),
-        )
+    results, states = _power_states(client, handles, "power on")
+    off = []
+    for moid, state in states.items():
         if state == "poweredOff":
             off.append(moid)
         elif state != "poweredOn":
-            _failed(result, "vm_suspended", "the VM is %s; it is left so" % state)
-            continue
+            _failed(results[moid], "vm_suspended", "the VM is %s; it is left so" % state)
     if check_mode:
         for moid in off:
             results[moid].update(power_state="poweredOn", operations=["on"], changed=True)
@@ -411,3 +416,18 @@ def check_handles(handles):
         if handle["vmid"] in seen:
             raise BatchError("the VM with moid %s is given twice" % handle["vmid"])
         seen.add(handle["vmid"])
+
+
+def run_batch(module, handles, step):
+    """A batch module's whole run: check the handles, connect, ``step(client)`` (each VM's outcome),
+    and end the task, failed (with the first failed VM's reason) when any VM failed."""
+    try:
+        check_handles(handles)
+        with VsphereClient(**prepare_connection(module, HAS_PYVMOMI)) as client:
+            vms = step(client)
+    except NestedvirtError as error:
+        module.fail_json(msg=str(error), **error.as_result())
+    result = batch_result(vms)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)

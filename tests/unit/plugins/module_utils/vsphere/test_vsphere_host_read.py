@@ -171,7 +171,8 @@ def test_each_vm_by_its_moid_uuid_and_inventory_path_templates_left_out():
 
 def test_each_vm_reads_as_host_info_reads_it():
     lab = vm_named(facts_of(FLEET), "Lab VM 1")
-    assert lab["power_state"] == "poweredOn" and type(lab["power_state"]) is str
+    # a plain str, not the pyVmomi enum (a str subclass the facts would carry into Ansible)
+    assert lab["power_state"] == "poweredOn" and not isinstance(lab["power_state"], vim.VirtualMachine.PowerState)
     assert lab["tools_running_status"] == "guestToolsRunning"
     assert lab["hardware_version"] == 19
     assert lab["datastore_path"] == "[datastore1] Lab VM 1/Lab VM 1.vmx"
