@@ -150,3 +150,18 @@ def test_a_failed_run_misses_with_its_measurements_in_the_cause():
     assert "names only 20 of the 40 VMs beside their host: esxi-a 20, esxi-b 0" in overhead["measured"]
     trips = targets.full_round_trips("2 x 20", row, None)
     assert trips["cause"].startswith("the run failed") and "77 over its budget" in trips["cause"]
+
+
+def test_through_a_vcenter_api_calls_and_no_ssh():
+    ours = {"ok": True, "api_total": 78, "api_per_vm": 19.5, "api_by_method": {"ReconfigVM_Task": 12}}
+    community = {"ok": True, "api_total": 1224, "api_per_vm": 306.0, "api_by_method": {"Fetch": 1116}}
+    met = targets.api_calls_vs_community(ours, community, "vCenter 1 x 4")
+    assert met["met"] is True and met["measured"].startswith("0.064x (78 vs 1224 calls")
+    missed = targets.api_calls_vs_community({**ours, "api_total": 130}, community, "vCenter 1 x 4")
+    assert missed["met"] is False and "at most 122 calls and made 130" in missed["cause"]
+    quiet = {"ok": True, "ssh_max": 0, "ssh_by_kind": {}}
+    assert targets.no_ssh({"vc-1x4": quiet, "vc-2x4": quiet})["met"] is True
+    noisy = {"ok": True, "ssh_max": 1, "ssh_by_kind": {"host facts": 1}}
+    sent = targets.no_ssh({"vc-1x4": quiet, "vc-2x4": noisy})
+    assert sent["met"] is False and "vc-2x4: 1 (host facts" in sent["cause"]
+    assert targets.no_ssh({"vc-1x4": None})["met"] is None
