@@ -238,6 +238,11 @@ def test_lab_door(lab):
         "nested_hv_enabled": False,
         "annotation": "",
         "folder": "",
+        # what VMware Tools report (get.guest): the simulator waits on these after a power-on
+        "tools_installed": True,
+        "tools_running": False,
+        "ip_address": None,
+        "guest_hostname": None,
     }
     assert lab.hostd(H, "lab", "set_vmx", "260", "vhv.enable", "TRUE") == (0, "")
     assert 'vhv.enable = "TRUE"' in lab.ssh(H, f"cat '{vmx_path(lab, H, 260)}'").stdout
