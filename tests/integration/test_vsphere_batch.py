@@ -99,4 +99,6 @@ def test_a_free_license_refuses_the_marker_so_nothing_goes_down(lab, tmp_path):
         tmp_path=tmp_path / "run",
     )
     assert run["down"]["reason"] == "restricted_version"
+    vm = run["down"]["vms"][0]  # the VM's own outcome: refused at its first write, never asked to go down
+    assert vm["reason"] == "restricted_version" and vm["operations"] == [] and vm["restart_pending"] is False
     assert lab.vms("free80")["free on"]["power"] == "poweredOn"

@@ -84,21 +84,11 @@ def _reason(error, default=None):
     return error.reason if error.reason == "host_unavailable" else default
 
 
-def _marker_tasks(client, moids, value, what):
-    return dict(
-        (
-            moid,
-            (
-                client.start_task(
-                    "%s the restart marker of moid %s" % (what, moid),
-                    client.vm(moid).ReconfigVM_Task,
-                    spec=config_spec({}, {MARKER_KEY: value}),
-                ),
-                "%s the restart marker of moid %s" % (what, moid),
-            ),
-        )
-        for moid in moids
-    )
+def _marker_tasks(client, moids, value, results, reason=None):
+    """Start the reconfiguration that writes (``value``) or removes ("") each VM's restart marker."""
+    spec = config_spec({}, {MARKER_KEY: value})
+    action = ("writing" if value else "removing") + " the restart marker of moid %s"
+    return _start_each(client, moids, lambda moid: client.vm(moid).ReconfigVM_Task(spec=spec), action, results, reason)
 
 
 def _start_each(client, moids, start, action, results, reason):
@@ -106,7 +96,7 @@ def _start_each(client, moids, start, action, results, reason):
     started = {}
     for moid in moids:
         try:
-            started[moid] = (start(moid), action % moid)
+            started[moid] = (client.start_task(action % moid, start, moid), action % moid)
         except VsphereError as error:
             _failed(results[moid], _reason(error, reason), str(error))
     return started
@@ -171,7 +161,7 @@ def shutdown(client, handles, timeout, force=False, restart_marker=True, check_m
         return [results[handle["vmid"]] for handle in handles]
 
     if restart_marker and running:
-        started = _marker_tasks(client, running, MARKER_VALUE, "writing")
+        started = _marker_tasks(client, running, MARKER_VALUE, results, "marker_unwritable")
         running = _settle(client, started, results, "marker_unwritable", timeout)
         for moid in running:
             results[moid]["restart_pending"] = True
@@ -380,7 +370,7 @@ def boot(client, handles, timeout, check_mode=False):
         for moid in results
         if results[moid].get("restart_pending") and results[moid].get("power_state") == "poweredOn"
     ]
-    started = _marker_tasks(client, marked, "", "removing")
+    started = _marker_tasks(client, marked, "", results)
     for moid in _settle(client, started, results, None, timeout):
         results[moid].update(restart_pending=False, changed=True)
     return [results[handle["vmid"]] for handle in handles]
